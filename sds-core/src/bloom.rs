@@ -1,0 +1,1 @@
+//! Bloom filter (placeholder, being written).

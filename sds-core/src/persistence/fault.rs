@@ -1,0 +1,1 @@
+//! Fault-injecting wrapper (placeholder, being written).

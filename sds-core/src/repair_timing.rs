@@ -1,0 +1,1 @@
+//! SDS-R timing (placeholder, being written).

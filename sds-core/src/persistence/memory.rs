@@ -1,1 +1,576 @@
-//! In-memory backend (placeholder, being written).
+//! The in-memory backend: no durability, full contract.
+//!
+//! [`MemoryPersistence`] keeps the prost structs it is given (cloned, never encoded), so it
+//! is fast enough for tests and for applications that need no durability. Many instances
+//! can share one [`MemoryStore`], each bound to its own namespace, the way nodes share one
+//! database with a real backend.
+//!
+//! [`Persistence::commit`] is atomic here: the snapshot and the history batch are applied
+//! under one lock, or not at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, SCHEMA_VERSION};
+
+use super::{Persistence, PersistenceError};
+
+/// The namespace [`MemoryPersistence::new`] binds to.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Where a history entry sits in a channel's ordered log: (lamport, message id).
+type HistoryKey = (u64, String);
+
+/// One channel's stored state.
+#[derive(Debug, Default, Clone)]
+struct StoredChannel {
+    /// The last saved snapshot; `None` until the first save.
+    meta: Option<ChannelMeta>,
+    /// The local log, ordered by (lamport, message id); each entry carries its hint.
+    history: BTreeMap<HistoryKey, LoggedMessage>,
+    /// Message id -> its key in `history`, so eviction by id does not scan.
+    index: HashMap<String, HistoryKey>,
+}
+
+impl StoredChannel {
+    fn is_empty(&self) -> bool {
+        self.meta.is_none() && self.history.is_empty()
+    }
+
+    /// Adds a message; a message already stored under the same id is replaced, keeping its
+    /// hint when the new entry carries none.
+    fn append(&mut self, entry: &LoggedMessage) {
+        let id = entry.message_id().to_owned();
+        let key = (entry.lamport(), id.clone());
+        let old = self
+            .index
+            .remove(&id)
+            .and_then(|old_key| self.history.remove(&old_key));
+        let mut entry = entry.clone();
+        if entry.retrieval_hint.is_none() {
+            entry.retrieval_hint = old.and_then(|old| old.retrieval_hint);
+        }
+        self.history.insert(key.clone(), entry);
+        self.index.insert(id, key);
+    }
+
+    fn evict(&mut self, id: &str) {
+        if let Some(key) = self.index.remove(id) {
+            self.history.remove(&key);
+        }
+    }
+
+    fn apply(&mut self, update: &HistoryUpdate) {
+        for entry in &update.append {
+            self.append(entry);
+        }
+        for id in &update.evict {
+            self.evict(id);
+        }
+    }
+}
+
+/// All namespaces: namespace -> channel -> state.
+type Namespaces = HashMap<String, HashMap<String, StoredChannel>>;
+
+/// Shared in-memory storage that many [`MemoryPersistence`] instances use, each in its own
+/// namespace. Cloning is cheap; clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    namespaces: Arc<Mutex<Namespaces>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// A backend over this store that reads and writes only `namespace`. Two backends bound
+    /// to the same namespace see the same data (as a restarted process would).
+    pub fn namespace(&self, namespace: impl Into<String>) -> MemoryPersistence {
+        MemoryPersistence {
+            store: self.clone(),
+            namespace: namespace.into(),
+            abort_next_commit: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The names of the namespaces that currently hold at least one channel, sorted.
+    pub fn namespaces(&self) -> Result<Vec<String>, PersistenceError> {
+        let guard = self.lock()?;
+        let mut names: Vec<String> = guard
+            .iter()
+            .filter(|(_, channels)| !channels.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Namespaces>, PersistenceError> {
+        // A poisoned lock means a thread panicked while holding it; the data may be
+        // half-written, so refuse rather than serve it.
+        self.namespaces
+            .lock()
+            .map_err(|_| PersistenceError::other("in-memory store lock poisoned by a panic"))
+    }
+}
+
+/// An in-memory [`Persistence`] backend bound to one namespace of a [`MemoryStore`].
+///
+/// Clones share the store, the namespace and the armed test hook.
+#[derive(Debug, Clone)]
+pub struct MemoryPersistence {
+    store: MemoryStore,
+    namespace: String,
+    abort_next_commit: Arc<AtomicBool>,
+}
+
+impl Default for MemoryPersistence {
+    fn default() -> Self {
+        MemoryPersistence::new()
+    }
+}
+
+impl MemoryPersistence {
+    /// A backend over a fresh store, in the namespace [`DEFAULT_NAMESPACE`].
+    pub fn new() -> Self {
+        MemoryStore::new().namespace(DEFAULT_NAMESPACE)
+    }
+
+    /// The store this backend writes to.
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    /// The namespace this backend is bound to.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The ids of the channels this namespace holds (saved meta or history), sorted.
+    pub fn channels(&self) -> Result<Vec<String>, PersistenceError> {
+        let guard = self.store.lock()?;
+        let mut names: Vec<String> = guard
+            .get(&self.namespace)
+            .map(|channels| channels.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Test hook: the next [`Persistence::commit`] fails after staging its snapshot and
+    /// before applying its history batch, as a transaction aborted midway would; nothing of
+    /// that commit is applied. The failure is [`PersistenceError::Unavailable`].
+    pub fn abort_next_commit_after_meta(&self) {
+        self.abort_next_commit.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs `f` on this namespace's channel map under the store lock.
+    fn with_channels<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, StoredChannel>) -> Result<T, PersistenceError>,
+    ) -> Result<T, PersistenceError> {
+        let mut guard = self.store.lock()?;
+        let channels = guard.entry(self.namespace.clone()).or_default();
+        let result = f(channels);
+        if channels.is_empty() {
+            guard.remove(&self.namespace);
+        }
+        result
+    }
+}
+
+fn check_schema(meta: &ChannelMeta) -> Result<(), PersistenceError> {
+    if meta.schema_version == SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(PersistenceError::UnsupportedSchema {
+            found: meta.schema_version,
+            supported: SCHEMA_VERSION,
+        })
+    }
+}
+
+#[async_trait]
+impl Persistence for MemoryPersistence {
+    async fn save_channel_meta(
+        &self,
+        channel: &str,
+        meta: &ChannelMeta,
+    ) -> Result<(), PersistenceError> {
+        self.with_channels(|channels| {
+            channels.entry(channel.to_owned()).or_default().meta = Some(meta.clone());
+            Ok(())
+        })
+    }
+
+    async fn update_history(
+        &self,
+        channel: &str,
+        update: &HistoryUpdate,
+    ) -> Result<(), PersistenceError> {
+        self.with_channels(|channels| {
+            let stored = channels.entry(channel.to_owned()).or_default();
+            stored.apply(update);
+            if stored.is_empty() {
+                channels.remove(channel);
+            }
+            Ok(())
+        })
+    }
+
+    async fn load_channel(&self, channel: &str) -> Result<ChannelData, PersistenceError> {
+        let guard = self.store.lock()?;
+        let Some(stored) = guard
+            .get(&self.namespace)
+            .and_then(|channels| channels.get(channel))
+        else {
+            return Ok(ChannelData::empty());
+        };
+        let meta = match &stored.meta {
+            Some(meta) => {
+                // Real backends refuse unknown layouts when decoding; so does this one.
+                check_schema(meta)?;
+                meta.clone()
+            }
+            None => ChannelMeta::empty(),
+        };
+        Ok(ChannelData {
+            meta: Some(meta),
+            history: stored.history.values().cloned().collect(),
+        })
+    }
+
+    async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
+        self.with_channels(|channels| {
+            channels.remove(channel);
+            Ok(())
+        })
+    }
+
+    async fn set_retrieval_hint(
+        &self,
+        channel: &str,
+        message_id: &str,
+        hint: &[u8],
+    ) -> Result<(), PersistenceError> {
+        self.with_channels(|channels| {
+            let Some(stored) = channels.get_mut(channel) else {
+                return Ok(());
+            };
+            if let Some(key) = stored.index.get(message_id)
+                && let Some(entry) = stored.history.get_mut(key)
+            {
+                entry.retrieval_hint = Some(hint.to_vec());
+            }
+            Ok(())
+        })
+    }
+
+    async fn commit(
+        &self,
+        channel: &str,
+        meta: Option<&ChannelMeta>,
+        history: Option<&HistoryUpdate>,
+    ) -> Result<(), PersistenceError> {
+        let history = history.filter(|update| !update.is_empty());
+        if meta.is_none() && history.is_none() {
+            return Ok(());
+        }
+        self.with_channels(|channels| {
+            let Some(history) = history else {
+                // Meta only: a single assignment cannot be torn.
+                if let Some(meta) = meta {
+                    channels.entry(channel.to_owned()).or_default().meta = Some(meta.clone());
+                }
+                return Ok(());
+            };
+            // Both parts, or history only: stage on a copy and swap it in at the end, so a
+            // failure between the parts leaves the stored channel untouched.
+            let mut staged = channels.get(channel).cloned().unwrap_or_default();
+            if let Some(meta) = meta {
+                staged.meta = Some(meta.clone());
+            }
+            if self.abort_next_commit.swap(false, Ordering::SeqCst) {
+                tracing::debug!(channel, "in-memory commit aborted after staging its meta");
+                return Err(PersistenceError::unavailable(
+                    "commit aborted after staging its meta (test hook)",
+                ));
+            }
+            staged.apply(history);
+            if staged.is_empty() {
+                channels.remove(channel);
+            } else {
+                channels.insert(channel.to_owned(), staged);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sds_codec::storage::OutgoingEntry;
+    use sds_codec::wire::SdsMessage;
+
+    use super::*;
+
+    fn logged(id: &str, lamport: u64) -> LoggedMessage {
+        LoggedMessage {
+            message: Some(SdsMessage {
+                sender_id: "alice".into(),
+                message_id: id.into(),
+                channel_id: "ch".into(),
+                lamport_timestamp: Some(lamport),
+                content: Some(id.as_bytes().to_vec()),
+                ..Default::default()
+            }),
+            retrieval_hint: None,
+        }
+    }
+
+    fn meta(lamport: u64) -> ChannelMeta {
+        ChannelMeta {
+            lamport,
+            outgoing: vec![OutgoingEntry {
+                message: logged("out", lamport).message,
+                sent_at_ms: 5,
+                resend_attempts: 1,
+                possible_acks: 0,
+            }],
+            ..ChannelMeta::empty()
+        }
+    }
+
+    fn append(entries: &[LoggedMessage]) -> HistoryUpdate {
+        HistoryUpdate {
+            append: entries.to_vec(),
+            evict: Vec::new(),
+        }
+    }
+
+    fn ids(data: &ChannelData) -> Vec<&str> {
+        data.history.iter().map(LoggedMessage::message_id).collect()
+    }
+
+    #[tokio::test]
+    async fn unknown_channel_loads_empty() {
+        let backend = MemoryPersistence::new();
+        let data = backend.load_channel("nope").await.unwrap();
+        assert_eq!(data, ChannelData::empty());
+    }
+
+    #[tokio::test]
+    async fn history_is_ordered_by_lamport_then_id() {
+        let backend = MemoryPersistence::new();
+        backend
+            .update_history("ch", &append(&[logged("b", 2), logged("z", 1)]))
+            .await
+            .unwrap();
+        backend
+            .update_history("ch", &append(&[logged("a", 2), logged("c", 0)]))
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(ids(&data), ["c", "z", "a", "b"]);
+        assert_eq!(data.meta, Some(ChannelMeta::empty()));
+    }
+
+    #[tokio::test]
+    async fn evict_by_id_and_reappend_is_idempotent() {
+        let backend = MemoryPersistence::new();
+        let update = append(&[logged("a", 1), logged("b", 2), logged("c", 3)]);
+        backend.update_history("ch", &update).await.unwrap();
+        backend.update_history("ch", &update).await.unwrap();
+        backend
+            .update_history(
+                "ch",
+                &HistoryUpdate {
+                    append: vec![logged("d", 4)],
+                    evict: vec!["b".into(), "unknown".into()],
+                },
+            )
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(ids(&data), ["a", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn hints_live_on_the_entry() {
+        let backend = MemoryPersistence::new();
+        backend
+            .update_history("ch", &append(&[logged("a", 1)]))
+            .await
+            .unwrap();
+        backend.set_retrieval_hint("ch", "a", b"hash-a").await.unwrap();
+        backend.set_retrieval_hint("ch", "ghost", b"x").await.unwrap();
+        backend.set_retrieval_hint("other", "a", b"x").await.unwrap();
+        // Re-appending without a hint keeps the stored one.
+        backend
+            .update_history("ch", &append(&[logged("a", 1)]))
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(ids(&data), ["a"]);
+        assert_eq!(data.history[0].retrieval_hint.as_deref(), Some(&b"hash-a"[..]));
+        assert_eq!(backend.channels().unwrap(), ["ch"]);
+
+        backend
+            .update_history(
+                "ch",
+                &HistoryUpdate {
+                    append: vec![],
+                    evict: vec!["a".into()],
+                },
+            )
+            .await
+            .unwrap();
+        backend
+            .update_history("ch", &append(&[logged("a", 1)]))
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(data.history[0].retrieval_hint, None);
+    }
+
+    #[tokio::test]
+    async fn namespaces_are_isolated_and_shared_by_name() {
+        let store = MemoryStore::new();
+        let a = store.namespace("node-a");
+        let b = store.namespace("node-b");
+        a.save_channel_meta("ch", &meta(7)).await.unwrap();
+        a.update_history("ch", &append(&[logged("m", 1)]))
+            .await
+            .unwrap();
+        assert_eq!(b.load_channel("ch").await.unwrap(), ChannelData::empty());
+
+        let a_again = store.namespace("node-a");
+        let data = a_again.load_channel("ch").await.unwrap();
+        assert_eq!(data.meta, Some(meta(7)));
+        assert_eq!(ids(&data), ["m"]);
+        assert_eq!(store.namespaces().unwrap(), ["node-a"]);
+
+        b.drop_channel("ch").await.unwrap();
+        assert_eq!(a.load_channel("ch").await.unwrap().history.len(), 1);
+        a.drop_channel("ch").await.unwrap();
+        a.drop_channel("ch").await.unwrap();
+        assert_eq!(a.load_channel("ch").await.unwrap(), ChannelData::empty());
+        assert!(store.namespaces().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn save_replaces_whole_snapshot() {
+        let backend = MemoryPersistence::new();
+        backend.save_channel_meta("ch", &meta(3)).await.unwrap();
+        backend
+            .save_channel_meta("ch", &ChannelMeta::empty())
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(data.meta, Some(ChannelMeta::empty()));
+    }
+
+    #[tokio::test]
+    async fn unknown_schema_version_is_refused_on_load() {
+        let backend = MemoryPersistence::new();
+        let future = ChannelMeta {
+            schema_version: SCHEMA_VERSION + 1,
+            ..ChannelMeta::empty()
+        };
+        backend.save_channel_meta("ch", &future).await.unwrap();
+        let err = backend.load_channel("ch").await.unwrap_err();
+        assert!(matches!(
+            err,
+            PersistenceError::UnsupportedSchema { found, supported }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+        ));
+    }
+
+    #[tokio::test]
+    async fn commit_applies_both_parts() {
+        let backend = MemoryPersistence::new();
+        backend
+            .commit(
+                "ch",
+                Some(&meta(9)),
+                Some(&append(&[logged("a", 1), logged("b", 2)])),
+            )
+            .await
+            .unwrap();
+        backend
+            .commit(
+                "ch",
+                None,
+                Some(&HistoryUpdate {
+                    append: vec![],
+                    evict: vec!["a".into()],
+                }),
+            )
+            .await
+            .unwrap();
+        backend.commit("ch", None, None).await.unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(data.meta, Some(meta(9)));
+        assert_eq!(ids(&data), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn aborted_commit_applies_nothing() {
+        let backend = MemoryPersistence::new();
+        backend
+            .commit("ch", Some(&meta(1)), Some(&append(&[logged("a", 1)])))
+            .await
+            .unwrap();
+        let before = backend.load_channel("ch").await.unwrap();
+
+        backend.abort_next_commit_after_meta();
+        let err = backend
+            .commit(
+                "ch",
+                Some(&meta(2)),
+                Some(&HistoryUpdate {
+                    append: vec![logged("b", 2)],
+                    evict: vec!["a".into()],
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PersistenceError::Unavailable { .. }));
+        assert_eq!(backend.load_channel("ch").await.unwrap(), before);
+
+        // The hook fires once.
+        backend
+            .commit("ch", Some(&meta(2)), Some(&append(&[logged("b", 2)])))
+            .await
+            .unwrap();
+        let data = backend.load_channel("ch").await.unwrap();
+        assert_eq!(data.meta, Some(meta(2)));
+        assert_eq!(ids(&data), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn emptied_channel_is_forgotten() {
+        let backend = MemoryPersistence::new();
+        backend
+            .update_history("ch", &append(&[logged("a", 1)]))
+            .await
+            .unwrap();
+        backend
+            .update_history(
+                "ch",
+                &HistoryUpdate {
+                    append: vec![],
+                    evict: vec!["a".into()],
+                },
+            )
+            .await
+            .unwrap();
+        assert!(backend.channels().unwrap().is_empty());
+        assert_eq!(backend.load_channel("ch").await.unwrap(), ChannelData::empty());
+    }
+}

@@ -1,0 +1,768 @@
+//! One channel's protocol state: a sans-I/O state machine.
+//!
+//! Every method takes the current time explicitly and never touches a clock, a socket or
+//! a database. Effects come out as [`Event`]s queued on the channel (drained with
+//! [`Channel::drain_events`]), history changes queued in its [`PendingHistory`], and a
+//! "meta dirty" flag telling the driver a snapshot save is due.
+
+mod log;
+mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use sds_codec::wire::{HistoryEntry, MessageKind, SdsMessage, encode_message};
+use tracing::debug;
+
+use crate::bloom::{BloomFilter, RollingBloomFilter};
+use crate::clock::UnixMillis;
+use crate::config::{ConfigError, ReliabilityConfig};
+use crate::error::SdsError;
+use crate::event::{DropReason, Event};
+use crate::hints::RetrievalHintProvider;
+use crate::pending_history::PendingHistory;
+use crate::repair_timing::{in_response_group, request_at, response_at};
+
+use log::LocalLog;
+
+/// What the protocol needs to know about the local participant.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) participant_id: String,
+    pub(crate) config: ReliabilityConfig,
+}
+
+impl Settings {
+    /// SDS-R runs only when enabled and when we have an id peers can address.
+    fn repair_active(&self) -> bool {
+        self.config.repair_enabled && !self.participant_id.is_empty()
+    }
+}
+
+/// What happened to a received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnwrapStatus {
+    /// Delivered (a [`Event::MessageReady`] was emitted, maybe followed by cascaded ones).
+    Delivered,
+    /// Buffered until these dependencies are delivered or marked met.
+    Buffered {
+        /// Ids of the missing dependencies.
+        missing: Vec<String>,
+    },
+    /// Already delivered or buffered; ignored apart from clearing repair state.
+    Duplicate,
+    /// Sent by this participant; not processed again.
+    OwnMessage,
+    /// A sync message: acknowledgements and the clock were updated; nothing delivered.
+    SyncProcessed,
+    /// An ephemeral message: delivered at once, outside ordering and reliability.
+    Ephemeral {
+        /// Its payload.
+        content: Vec<u8>,
+    },
+    /// Dropped because a buffer bound was reached (a [`Event::MessageDropped`] was emitted).
+    Dropped(DropReason),
+}
+
+/// The result of unwrapping received bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwrapped {
+    /// Channel the message belongs to.
+    pub channel: String,
+    /// Id of the message.
+    pub message_id: String,
+    /// What happened to it.
+    pub status: UnwrapStatus,
+}
+
+#[derive(Debug, Clone)]
+struct Outgoing {
+    message: SdsMessage,
+    sent_at: UnixMillis,
+    resend_attempts: u32,
+    possible_acks: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Incoming {
+    message: SdsMessage,
+    missing: BTreeSet<String>,
+    received_at: UnixMillis,
+}
+
+#[derive(Debug, Clone)]
+struct OutgoingRepair {
+    entry: HistoryEntry,
+    request_at: UnixMillis,
+}
+
+#[derive(Debug, Clone)]
+struct IncomingRepair {
+    entry: HistoryEntry,
+    bytes: Vec<u8>,
+    respond_at: UnixMillis,
+}
+
+/// The protocol state of one channel.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    id: String,
+    settings: Arc<Settings>,
+    lamport: u64,
+    log: LocalLog,
+    bloom: RollingBloomFilter,
+    outgoing: Vec<Outgoing>,
+    incoming: Vec<Incoming>,
+    outgoing_repairs: BTreeMap<String, OutgoingRepair>,
+    incoming_repairs: BTreeMap<String, IncomingRepair>,
+    pending: PendingHistory,
+    pending_hints: Vec<(String, Vec<u8>)>,
+    events: Vec<Event>,
+    meta_dirty: bool,
+    degraded: bool,
+}
+
+fn unix_to_lamport(now: UnixMillis) -> u64 {
+    u64::try_from(now).unwrap_or(0)
+}
+
+impl Channel {
+    /// A channel with no state.
+    pub(crate) fn new(id: &str, settings: Arc<Settings>) -> Result<Self, SdsError> {
+        let bloom = RollingBloomFilter::new(
+            settings.config.bloom_capacity,
+            settings.config.bloom_error_rate,
+        )
+        .map_err(|err| ConfigError(err.to_string()))?;
+        Ok(Channel {
+            id: id.to_string(),
+            settings,
+            lamport: 0,
+            log: LocalLog::default(),
+            bloom,
+            outgoing: Vec::new(),
+            incoming: Vec::new(),
+            outgoing_repairs: BTreeMap::new(),
+            incoming_repairs: BTreeMap::new(),
+            pending: PendingHistory::default(),
+            pending_hints: Vec::new(),
+            events: Vec::new(),
+            meta_dirty: false,
+            degraded: false,
+        })
+    }
+
+    fn config(&self) -> &ReliabilityConfig {
+        &self.settings.config
+    }
+
+    /// The channel's Lamport clock.
+    pub(crate) fn lamport(&self) -> u64 {
+        self.lamport
+    }
+
+    /// Ids in the local log, oldest first.
+    pub(crate) fn log_ids(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .map(|entry| entry.message.message_id.clone())
+            .collect()
+    }
+
+    /// Ids of sent messages not yet acknowledged, oldest first.
+    pub(crate) fn outgoing_ids(&self) -> Vec<String> {
+        self.outgoing
+            .iter()
+            .map(|entry| entry.message.message_id.clone())
+            .collect()
+    }
+
+    /// Ids of received messages waiting for dependencies, in arrival order.
+    pub(crate) fn incoming_ids(&self) -> Vec<String> {
+        self.incoming
+            .iter()
+            .map(|entry| entry.message.message_id.clone())
+            .collect()
+    }
+
+    /// Takes the events produced since the last call.
+    pub(crate) fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub(crate) fn pending(&self) -> &PendingHistory {
+        &self.pending
+    }
+
+    pub(crate) fn pending_mut(&mut self) -> &mut PendingHistory {
+        &mut self.pending
+    }
+
+    pub(crate) fn take_pending_hints(&mut self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut self.pending_hints)
+    }
+
+    pub(crate) fn requeue_hints(&mut self, hints: Vec<(String, Vec<u8>)>) {
+        self.pending_hints.extend(hints);
+    }
+
+    pub(crate) fn is_meta_dirty(&self) -> bool {
+        self.meta_dirty
+    }
+
+    pub(crate) fn set_meta_dirty(&mut self, dirty: bool) {
+        self.meta_dirty = dirty;
+    }
+
+    /// Marks the persistence state; returns true when it changed.
+    pub(crate) fn set_degraded(&mut self, degraded: bool) -> bool {
+        std::mem::replace(&mut self.degraded, degraded) != degraded
+    }
+
+    pub(crate) fn log_entry_for_append(
+        &self,
+        message_id: &str,
+    ) -> Option<sds_codec::storage::LoggedMessage> {
+        self.log.get(message_id).map(|entry| entry.to_logged())
+    }
+
+    fn is_buffered(&self, message_id: &str) -> bool {
+        self.incoming
+            .iter()
+            .any(|entry| entry.message.message_id == message_id)
+    }
+
+    /// A dependency is met once delivered, or once known through the bloom filter (marked
+    /// met out of band, or evicted from the log) unless it is only buffered here: a buffered
+    /// message is in the bloom filter but not delivered yet.
+    fn dependency_met(&self, message_id: &str) -> bool {
+        self.log.contains(message_id)
+            || (self.bloom.contains(message_id) && !self.is_buffered(message_id))
+    }
+
+    fn log_message(&mut self, message: SdsMessage) {
+        self.pending.queue_append(&message.message_id);
+        let capacity = self.config().max_message_history;
+        for evicted in self.log.insert(message, None, capacity) {
+            self.pending.queue_evict(&evicted);
+        }
+    }
+
+    fn causal_history(&self) -> Vec<HistoryEntry> {
+        self.log
+            .newest(self.config().max_causal_history)
+            .into_iter()
+            .map(|entry| entry.to_history_entry())
+            .collect()
+    }
+
+    fn ask_hints(&mut self, provider: Option<&dyn RetrievalHintProvider>) {
+        let Some(provider) = provider else { return };
+        for id in self.log.newest_ids(self.settings.config.max_causal_history) {
+            let Some(entry) = self.log.get_mut(&id) else {
+                continue;
+            };
+            if entry.retrieval_hint.is_some() || entry.hint_asked {
+                continue;
+            }
+            entry.hint_asked = true;
+            if let Some(hint) = provider.retrieval_hint(&self.id, &id) {
+                entry.retrieval_hint = Some(hint.clone());
+                self.pending_hints.push((id, hint));
+            }
+        }
+    }
+
+    /// Ids of the outgoing repair entries due at `now`, most overdue first, capped.
+    fn due_repair_requests(&self, now: UnixMillis) -> Vec<HistoryEntry> {
+        if !self.settings.repair_active() {
+            return Vec::new();
+        }
+        let mut due: Vec<&OutgoingRepair> = self
+            .outgoing_repairs
+            .values()
+            .filter(|repair| repair.request_at <= now)
+            .collect();
+        due.sort_by(|a, b| {
+            (a.request_at, &a.entry.message_id).cmp(&(b.request_at, &b.entry.message_id))
+        });
+        due.into_iter()
+            .take(self.config().max_repair_requests)
+            .map(|repair| repair.entry.clone())
+            .collect()
+    }
+
+    /// Wraps application content into a message to broadcast (RFC "send").
+    pub(crate) fn wrap(
+        &mut self,
+        now: UnixMillis,
+        message_id: String,
+        content: Vec<u8>,
+        hints: Option<&dyn RetrievalHintProvider>,
+    ) -> Result<Vec<u8>, SdsError> {
+        if message_id.is_empty() {
+            return Err(SdsError::InvalidInput("message id must not be empty".into()));
+        }
+        if content.is_empty() {
+            return Err(SdsError::InvalidInput(
+                "content must not be empty (an empty payload is a sync message)".into(),
+            ));
+        }
+        if self.log.contains(&message_id)
+            || self.is_buffered(&message_id)
+            || self
+                .outgoing
+                .iter()
+                .any(|entry| entry.message.message_id == message_id)
+        {
+            return Err(SdsError::DuplicateMessageId {
+                channel: self.id.clone(),
+                message_id,
+            });
+        }
+        self.ask_hints(hints);
+        let lamport = unix_to_lamport(now).max(self.lamport.saturating_add(1));
+        let repair_request = self.due_repair_requests(now);
+        let message = SdsMessage {
+            sender_id: self.settings.participant_id.clone(),
+            message_id,
+            channel_id: self.id.clone(),
+            lamport_timestamp: Some(lamport),
+            causal_history: self.causal_history(),
+            bloom_filter: Some(self.bloom.to_bytes()),
+            repair_request,
+            content: Some(content),
+        };
+        // Encode before touching state, so an oversize message leaves the channel as it was.
+        let bytes = encode_message(&message)?;
+        self.lamport = lamport;
+        for request in &message.repair_request {
+            self.outgoing_repairs.remove(&request.message_id);
+        }
+        self.bloom.insert(&message.message_id);
+        self.outgoing.push(Outgoing {
+            message: message.clone(),
+            sent_at: now,
+            resend_attempts: 0,
+            possible_acks: 0,
+        });
+        self.log_message(message);
+        self.meta_dirty = true;
+        Ok(bytes)
+    }
+
+    /// Builds a sync message: causal history, bloom filter and due repair requests, no
+    /// content. Never logged or buffered.
+    pub(crate) fn build_sync(&mut self, now: UnixMillis) -> Result<Vec<u8>, SdsError> {
+        let repair_request = self.due_repair_requests(now);
+        let message = SdsMessage {
+            sender_id: self.settings.participant_id.clone(),
+            message_id: format!(
+                "sync:{}:{}:{}",
+                self.settings.participant_id, self.lamport, now
+            ),
+            channel_id: self.id.clone(),
+            lamport_timestamp: Some(self.lamport),
+            causal_history: self.causal_history(),
+            bloom_filter: Some(self.bloom.to_bytes()),
+            repair_request,
+            content: None,
+        };
+        let bytes = encode_message(&message)?;
+        for request in &message.repair_request {
+            self.outgoing_repairs.remove(&request.message_id);
+            self.meta_dirty = true;
+        }
+        Ok(bytes)
+    }
+
+    /// Processes a received message (RFC "receive").
+    pub(crate) fn unwrap(&mut self, now: UnixMillis, message: SdsMessage) -> Unwrapped {
+        let message_id = message.message_id.clone();
+        let status = self.unwrap_status(now, message);
+        Unwrapped {
+            channel: self.id.clone(),
+            message_id,
+            status,
+        }
+    }
+
+    fn unwrap_status(&mut self, now: UnixMillis, mut message: SdsMessage) -> UnwrapStatus {
+        if message.sender_id == self.settings.participant_id {
+            return UnwrapStatus::OwnMessage;
+        }
+        let id = message.message_id.clone();
+        match message.kind() {
+            MessageKind::Ephemeral => {
+                return UnwrapStatus::Ephemeral {
+                    content: message.content.take().unwrap_or_default(),
+                };
+            }
+            MessageKind::Sync => {
+                self.observe(now, &message);
+                return UnwrapStatus::SyncProcessed;
+            }
+            MessageKind::Content => {}
+        }
+        if self.log.contains(&id) || self.is_buffered(&id) {
+            // Someone rebroadcast a message we hold: our own repair work for it is moot.
+            let cleared = self.outgoing_repairs.remove(&id).is_some()
+                | self.incoming_repairs.remove(&id).is_some();
+            self.meta_dirty |= cleared;
+            return UnwrapStatus::Duplicate;
+        }
+        self.observe(now, &message);
+        self.outgoing_repairs.remove(&id);
+        self.incoming_repairs.remove(&id);
+
+        let mut seen = HashSet::new();
+        let missing: Vec<HistoryEntry> = message
+            .causal_history
+            .iter()
+            .filter(|entry| seen.insert(entry.message_id.as_str()))
+            .filter(|entry| !self.dependency_met(&entry.message_id))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            self.bloom.insert(&id);
+            self.deliver(message);
+            self.cascade(vec![id]);
+            return UnwrapStatus::Delivered;
+        }
+        let drop_reason = if missing.len() > self.config().max_missing_dependencies {
+            Some(DropReason::TooManyMissingDependencies(missing.len()))
+        } else if self.incoming.len() >= self.config().max_incoming_buffer {
+            Some(DropReason::IncomingBufferFull)
+        } else {
+            None
+        };
+        if let Some(reason) = drop_reason {
+            debug!(channel = %self.id, message_id = %id, ?reason, "dropping received message");
+            self.events.push(Event::MessageDropped {
+                channel: self.id.clone(),
+                message_id: id,
+                reason: reason.clone(),
+            });
+            return UnwrapStatus::Dropped(reason);
+        }
+        self.bloom.insert(&id);
+        if self.settings.repair_active() {
+            for entry in &missing {
+                let request_at = request_at(
+                    now,
+                    &self.settings.participant_id,
+                    &entry.message_id,
+                    self.config().repair_t_min_ms,
+                    self.config().repair_t_max_ms,
+                );
+                self.outgoing_repairs
+                    .entry(entry.message_id.clone())
+                    .or_insert_with(|| OutgoingRepair {
+                        entry: entry.clone(),
+                        request_at,
+                    });
+            }
+        }
+        let missing_ids: Vec<String> = missing
+            .iter()
+            .map(|entry| entry.message_id.clone())
+            .collect();
+        self.events.push(Event::MissingDependencies {
+            channel: self.id.clone(),
+            message_id: id,
+            missing,
+        });
+        self.incoming.push(Incoming {
+            message,
+            missing: missing_ids.iter().cloned().collect(),
+            received_at: now,
+        });
+        self.meta_dirty = true;
+        UnwrapStatus::Buffered {
+            missing: missing_ids,
+        }
+    }
+
+    /// The parts of receiving that content and sync messages share: the clock,
+    /// acknowledgements and the sender's repair requests.
+    fn observe(&mut self, now: UnixMillis, message: &SdsMessage) {
+        if let Some(lamport) = message.lamport_timestamp {
+            self.lamport = self.lamport.max(lamport);
+        }
+        self.review_acks(message);
+        self.handle_repair_requests(now, message);
+        self.meta_dirty = true;
+    }
+
+    fn review_acks(&mut self, message: &SdsMessage) {
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let acked: HashSet<&str> = message
+            .causal_history
+            .iter()
+            .map(|entry| entry.message_id.as_str())
+            .collect();
+        let bloom = message.bloom_filter.as_deref().and_then(|bytes| {
+            BloomFilter::from_bytes(
+                self.settings.config.bloom_capacity,
+                self.settings.config.bloom_error_rate,
+                bytes,
+            )
+            .map_err(|err| {
+                debug!(channel = %self.id, sender = %message.sender_id, %err,
+                    "ignoring unusable bloom filter");
+            })
+            .ok()
+        });
+        let threshold = self.settings.config.possible_acks_threshold;
+        let outgoing = std::mem::take(&mut self.outgoing);
+        for mut entry in outgoing {
+            let id = entry.message.message_id.clone();
+            let acknowledged = if acked.contains(id.as_str()) {
+                true
+            } else if bloom.as_ref().is_some_and(|bloom| bloom.contains(&id)) {
+                entry.possible_acks = entry.possible_acks.saturating_add(1);
+                if entry.possible_acks < threshold {
+                    self.events.push(Event::MessagePossiblyAcknowledged {
+                        channel: self.id.clone(),
+                        message_id: id.clone(),
+                        count: entry.possible_acks,
+                    });
+                }
+                entry.possible_acks >= threshold
+            } else {
+                false
+            };
+            if acknowledged {
+                self.events.push(Event::MessageAcknowledged {
+                    channel: self.id.clone(),
+                    message_id: id,
+                });
+            } else {
+                self.outgoing.push(entry);
+            }
+        }
+    }
+
+    fn handle_repair_requests(&mut self, now: UnixMillis, message: &SdsMessage) {
+        if !self.settings.repair_active() {
+            return;
+        }
+        for request in &message.repair_request {
+            let id = &request.message_id;
+            // A peer already asked for what we miss: our own request would only duplicate it.
+            self.outgoing_repairs.remove(id);
+            if self.incoming_repairs.contains_key(id) {
+                continue;
+            }
+            let Some(logged) = self.log.get(id) else {
+                continue;
+            };
+            let sender = logged.message.sender_id.clone();
+            let participant = &self.settings.participant_id;
+            if !in_response_group(
+                participant,
+                &sender,
+                id,
+                self.settings.config.repair_response_groups,
+            ) {
+                continue;
+            }
+            let Ok(bytes) = encode_message(&logged.message) else {
+                continue;
+            };
+            let respond_at = response_at(
+                now,
+                participant,
+                &sender,
+                id,
+                self.settings.config.repair_t_max_ms,
+            );
+            self.incoming_repairs.insert(
+                id.clone(),
+                IncomingRepair {
+                    entry: request.clone(),
+                    bytes,
+                    respond_at,
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, message: SdsMessage) {
+        self.outgoing_repairs.remove(&message.message_id);
+        // The log keeps the content too: it is what a repair rebroadcasts.
+        self.events.push(Event::MessageReady {
+            channel: self.id.clone(),
+            message_id: message.message_id.clone(),
+            sender_id: message.sender_id.clone(),
+            lamport: message.lamport_timestamp.unwrap_or(0),
+            content: message.content.clone().unwrap_or_default(),
+        });
+        self.log_message(message);
+        self.meta_dirty = true;
+    }
+
+    /// Delivers every buffered message that the newly delivered (or met) ids unblock,
+    /// transitively, in (lamport, id) order within each wave.
+    fn cascade(&mut self, mut newly_met: Vec<String>) {
+        while !newly_met.is_empty() {
+            for entry in &mut self.incoming {
+                for id in &newly_met {
+                    entry.missing.remove(id);
+                }
+            }
+            newly_met.clear();
+            let (mut ready, waiting): (Vec<Incoming>, Vec<Incoming>) =
+                std::mem::take(&mut self.incoming)
+                    .into_iter()
+                    .partition(|entry| entry.missing.is_empty());
+            self.incoming = waiting;
+            ready.sort_by(|a, b| {
+                (a.message.lamport_timestamp, &a.message.message_id)
+                    .cmp(&(b.message.lamport_timestamp, &b.message.message_id))
+            });
+            for entry in ready {
+                newly_met.push(entry.message.message_id.clone());
+                self.deliver(entry.message);
+            }
+        }
+    }
+
+    /// The application fetched these messages out of band: stop waiting for them.
+    pub(crate) fn mark_dependencies_met(&mut self, message_ids: &[String]) {
+        for id in message_ids {
+            self.bloom.insert(id);
+            self.outgoing_repairs.remove(id);
+        }
+        self.cascade(message_ids.to_vec());
+        self.meta_dirty = true;
+    }
+
+    /// Resends unacknowledged messages whose interval passed, or gives up on them.
+    /// Returns whether anything changed.
+    pub(crate) fn sweep_outgoing(&mut self, now: UnixMillis) -> bool {
+        let interval = i64::try_from(self.config().resend_interval_ms).unwrap_or(i64::MAX);
+        let max_attempts = self.config().max_resend_attempts;
+        let mut changed = false;
+        let outgoing = std::mem::take(&mut self.outgoing);
+        for mut entry in outgoing {
+            if now.saturating_sub(entry.sent_at) < interval {
+                self.outgoing.push(entry);
+                continue;
+            }
+            changed = true;
+            let id = entry.message.message_id.clone();
+            if entry.resend_attempts >= max_attempts {
+                self.events.push(Event::MessageSendFailed {
+                    channel: self.id.clone(),
+                    message_id: id,
+                });
+                continue;
+            }
+            match encode_message(&entry.message) {
+                Ok(bytes) => {
+                    entry.resend_attempts += 1;
+                    entry.sent_at = now;
+                    self.events.push(Event::Resend {
+                        channel: self.id.clone(),
+                        message_id: id,
+                        bytes,
+                        attempt: entry.resend_attempts,
+                    });
+                    self.outgoing.push(entry);
+                }
+                Err(err) => {
+                    // Cannot happen for a message that was encoded once; never resend garbage.
+                    debug!(channel = %self.id, message_id = %id, %err, "dropping unencodable message");
+                    self.events.push(Event::MessageSendFailed {
+                        channel: self.id.clone(),
+                        message_id: id,
+                    });
+                }
+            }
+        }
+        self.meta_dirty |= changed;
+        changed
+    }
+
+    /// Delivers buffered messages whose dependencies have been missing longer than the
+    /// lost-dependency timeout, reporting those dependencies lost.
+    pub(crate) fn sweep_incoming(&mut self, now: UnixMillis) -> bool {
+        let Some(timeout) = self.config().lost_dependency_timeout_ms else {
+            return false;
+        };
+        let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
+        let (mut expired, waiting): (Vec<Incoming>, Vec<Incoming>) =
+            std::mem::take(&mut self.incoming)
+                .into_iter()
+                .partition(|entry| now.saturating_sub(entry.received_at) >= timeout);
+        self.incoming = waiting;
+        if expired.is_empty() {
+            return false;
+        }
+        expired.sort_by(|a, b| {
+            (a.message.lamport_timestamp, &a.message.message_id)
+                .cmp(&(b.message.lamport_timestamp, &b.message.message_id))
+        });
+        for entry in expired {
+            let id = entry.message.message_id.clone();
+            let lost: Vec<String> = entry.missing.into_iter().collect();
+            // Given up on: later messages that depend on these must not wait for them too.
+            for lost_id in &lost {
+                self.outgoing_repairs.remove(lost_id);
+                self.bloom.insert(lost_id);
+            }
+            self.events.push(Event::DependenciesLost {
+                channel: self.id.clone(),
+                message_id: id.clone(),
+                lost: lost.clone(),
+            });
+            self.deliver(entry.message);
+            let mut met = lost;
+            met.push(id);
+            self.cascade(met);
+        }
+        self.meta_dirty = true;
+        true
+    }
+
+    /// Answers due repair requests and forgets outgoing requests nobody answered within
+    /// T_max of becoming due.
+    pub(crate) fn sweep_repairs(&mut self, now: UnixMillis) -> bool {
+        let mut changed = false;
+        let due: Vec<String> = self
+            .incoming_repairs
+            .iter()
+            .filter(|(_, repair)| repair.respond_at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(repair) = self.incoming_repairs.remove(&id) {
+                changed = true;
+                self.events.push(Event::RepairReady {
+                    channel: self.id.clone(),
+                    message_id: repair.entry.message_id,
+                    bytes: repair.bytes,
+                });
+            }
+        }
+        let t_max = i64::try_from(self.config().repair_t_max_ms).unwrap_or(i64::MAX);
+        let before = self.outgoing_repairs.len();
+        self.outgoing_repairs
+            .retain(|_, repair| now < repair.request_at.saturating_add(t_max));
+        changed |= self.outgoing_repairs.len() != before;
+        self.meta_dirty |= changed;
+        changed
+    }
+
+    /// Rebuilds the bloom filter when it holds too many ids. The filter is not persisted,
+    /// so this never needs a commit.
+    pub(crate) fn clean_bloom(&mut self) -> bool {
+        self.bloom.clean()
+    }
+}
+
+#[cfg(test)]
+mod tests;

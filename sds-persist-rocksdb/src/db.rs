@@ -1,0 +1,311 @@
+//! The backend handle: opening the database, namespaces, and the [`Persistence`] impl that
+//! runs every RocksDB call on Tokio's blocking thread pool.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use rocksdb::{DB, DBRecoveryMode, Options, WriteOptions};
+use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate};
+use sds_core::persistence::{Persistence, PersistenceError};
+
+use crate::config::RocksDbBuilder;
+use crate::error::{classify_io_error, classify_open_error, storage_error};
+use crate::keys::{ChannelKeys, LAYOUT_KEY, LAYOUT_VERSION};
+use crate::{RocksDbError, commit, load};
+
+/// What every handle on one open database shares.
+struct Shared {
+    db: DB,
+    path: PathBuf,
+}
+
+/// A [`Persistence`] backend on an embedded RocksDB database, serving one namespace.
+///
+/// Cheap to clone: clones share the open database. Many namespaces (nodes) can share one
+/// database directory through [`with_namespace`](Self::with_namespace); RocksDB lets only
+/// one process open a directory at a time, so within a process open it once and hand out
+/// siblings. The database closes when the last handle is dropped.
+///
+/// Every operation runs on Tokio's blocking thread pool (`spawn_blocking`), never on an
+/// executor worker, so the trait's methods must be called from within a Tokio runtime.
+/// [`Persistence::commit`] writes the snapshot and the history batch of one protocol
+/// operation as one RocksDB write batch: both land or neither does.
+#[derive(Clone)]
+pub struct RocksDbPersistence {
+    shared: Arc<Shared>,
+    namespace: Arc<str>,
+    sync_writes: bool,
+    fail_commit_after_meta: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for RocksDbPersistence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksDbPersistence")
+            .field("path", &self.shared.path)
+            .field("namespace", &self.namespace)
+            .field("sync_writes", &self.sync_writes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RocksDbPersistence {
+    /// Starts configuring a database at `path` (a directory, created if missing unless
+    /// [`RocksDbBuilder::create_if_missing`] says otherwise).
+    pub fn builder(path: impl AsRef<Path>) -> RocksDbBuilder {
+        RocksDbBuilder::new(path)
+    }
+
+    /// A handle on the same open database serving another namespace, with the same
+    /// durability setting.
+    pub fn with_namespace(&self, namespace: impl Into<String>) -> Self {
+        RocksDbPersistence {
+            shared: Arc::clone(&self.shared),
+            namespace: Arc::from(namespace.into()),
+            sync_writes: self.sync_writes,
+            fail_commit_after_meta: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The namespace this handle serves.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Whether commits wait for an fsync of the write-ahead log.
+    pub fn sync_writes(&self) -> bool {
+        self.sync_writes
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.shared.db
+    }
+
+    pub(crate) fn keys(&self, channel: &str) -> ChannelKeys {
+        ChannelKeys::new(self.namespace.as_bytes(), channel.as_bytes())
+    }
+
+    /// Write options of ordinary commits: WAL on, fsync per the durability setting.
+    pub(crate) fn write_options(&self) -> WriteOptions {
+        durable_write_options(self.sync_writes)
+    }
+
+    pub(crate) fn fail_commit_after_meta(&self) -> bool {
+        self.fail_commit_after_meta.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_fail_commit_after_meta_flag(&self, fail: bool) {
+        self.fail_commit_after_meta.store(fail, Ordering::SeqCst);
+    }
+
+    /// Runs `op` with a clone of this handle on the blocking thread pool.
+    async fn run_blocking<T, F>(&self, what: &'static str, op: F) -> Result<T, PersistenceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RocksDbPersistence) -> Result<T, PersistenceError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || op(&this))
+            .await
+            .map_err(|join| PersistenceError::other_from(format!("{what}: task failed"), join))?
+    }
+}
+
+/// Write options with the write-ahead log on and fsync as asked.
+pub(crate) fn durable_write_options(sync: bool) -> WriteOptions {
+    let mut options = WriteOptions::default();
+    options.disable_wal(false);
+    options.set_sync(sync);
+    options
+}
+
+/// The file RocksDB writes first into every database directory it creates.
+const ROCKSDB_MARKERS: [&str; 3] = ["CURRENT", "IDENTITY", "LOCK"];
+
+/// Checks the path before RocksDB sees it, so the common mistakes get precise errors.
+fn check_path(path: &Path, create_if_missing: bool) -> Result<(), RocksDbError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_dir() => {
+            return Err(RocksDbError::NotADirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if !create_if_missing {
+                return Err(RocksDbError::NotFound {
+                    path: path.to_path_buf(),
+                });
+            }
+            std::fs::create_dir_all(path).map_err(|err| classify_io_error(path.into(), err))?;
+            return Ok(());
+        }
+        Err(err) => return Err(classify_io_error(path.to_path_buf(), err)),
+    }
+    let entries = std::fs::read_dir(path).map_err(|err| classify_io_error(path.into(), err))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|err| classify_io_error(path.into(), err))?;
+        names.push(entry.file_name());
+    }
+    let looks_like_rocksdb = names
+        .iter()
+        .any(|name| ROCKSDB_MARKERS.iter().any(|marker| name == marker));
+    if !names.is_empty() && !looks_like_rocksdb {
+        return Err(RocksDbError::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the directory holds {} other entries and no RocksDB CURRENT, IDENTITY or LOCK file",
+                names.len()
+            ),
+        });
+    }
+    if names.is_empty() && !create_if_missing {
+        return Err(RocksDbError::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Reads the layout marker, writing it into a database that has none.
+fn check_layout(db: &DB, path: &Path) -> Result<(), RocksDbError> {
+    let open_error = |source| RocksDbError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    match db.get(LAYOUT_KEY).map_err(open_error)? {
+        None => db
+            .put_opt(
+                LAYOUT_KEY,
+                LAYOUT_VERSION.to_be_bytes(),
+                &durable_write_options(true),
+            )
+            .map_err(open_error),
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| RocksDbError::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: format!("layout marker has {} bytes, expected 4", bytes.len()),
+                })?;
+            if found == LAYOUT_VERSION {
+                Ok(())
+            } else {
+                Err(RocksDbError::UnsupportedLayout {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: LAYOUT_VERSION,
+                })
+            }
+        }
+    }
+}
+
+pub(crate) fn open(builder: RocksDbBuilder) -> Result<RocksDbPersistence, RocksDbError> {
+    let RocksDbBuilder {
+        path,
+        namespace,
+        sync_writes,
+        create_if_missing,
+    } = builder;
+    check_path(&path, create_if_missing)?;
+
+    let mut options = Options::default();
+    options.create_if_missing(create_if_missing);
+    // Replay the log up to the last complete write batch: a torn tail is dropped, a
+    // committed batch is never half applied.
+    options.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    options.set_keep_log_file_num(4);
+    let db = DB::open(&options, &path).map_err(|err| classify_open_error(path.clone(), err))?;
+    check_layout(&db, &path)?;
+    tracing::debug!(path = %path.display(), namespace, sync_writes, "opened RocksDB persistence");
+
+    Ok(RocksDbPersistence {
+        shared: Arc::new(Shared { db, path }),
+        namespace: Arc::from(namespace),
+        sync_writes,
+        fail_commit_after_meta: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+#[async_trait]
+impl Persistence for RocksDbPersistence {
+    async fn save_channel_meta(
+        &self,
+        channel: &str,
+        meta: &ChannelMeta,
+    ) -> Result<(), PersistenceError> {
+        self.commit(channel, Some(meta), None).await
+    }
+
+    async fn update_history(
+        &self,
+        channel: &str,
+        update: &HistoryUpdate,
+    ) -> Result<(), PersistenceError> {
+        self.commit(channel, None, Some(update)).await
+    }
+
+    async fn load_channel(&self, channel: &str) -> Result<ChannelData, PersistenceError> {
+        let channel = channel.to_owned();
+        self.run_blocking("load_channel", move |this| {
+            load::load_channel(this, &channel)
+        })
+        .await
+    }
+
+    async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
+        let channel = channel.to_owned();
+        self.run_blocking("drop_channel", move |this| {
+            commit::drop_channel(this, &channel)
+        })
+        .await
+    }
+
+    async fn set_retrieval_hint(
+        &self,
+        channel: &str,
+        message_id: &str,
+        hint: &[u8],
+    ) -> Result<(), PersistenceError> {
+        let channel = channel.to_owned();
+        let message_id = message_id.to_owned();
+        let hint = hint.to_vec();
+        self.run_blocking("set_retrieval_hint", move |this| {
+            commit::set_retrieval_hint(this, &channel, &message_id, hint)
+        })
+        .await
+    }
+
+    async fn commit(
+        &self,
+        channel: &str,
+        meta: Option<&ChannelMeta>,
+        history: Option<&HistoryUpdate>,
+    ) -> Result<(), PersistenceError> {
+        let history = history.filter(|update| !update.is_empty()).cloned();
+        if meta.is_none() && history.is_none() {
+            return Ok(());
+        }
+        let channel = channel.to_owned();
+        // Encoding is CPU work on data we only borrow: do it here, ship the bytes.
+        let meta = meta.map(sds_codec::storage::encode_channel_meta);
+        self.run_blocking("commit", move |this| {
+            commit::commit(this, &channel, meta, history)
+        })
+        .await
+    }
+}
+
+/// Maps a failed RocksDB write of `what` on `channel`.
+pub(crate) fn write_error(what: &str, channel: &str, err: rocksdb::Error) -> PersistenceError {
+    storage_error(&format!("{what} of channel {channel:?}"), err)
+}

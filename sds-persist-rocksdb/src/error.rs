@@ -51,7 +51,9 @@ pub enum RocksDbError {
         path: PathBuf,
     },
     /// The database was written by a build with a different key layout.
-    #[error("database at {path} uses key layout version {found}; this build reads version {supported}")]
+    #[error(
+        "database at {path} uses key layout version {found}; this build reads version {supported}"
+    )]
     UnsupportedLayout {
         /// The database directory.
         path: PathBuf,
@@ -163,14 +165,20 @@ mod tests {
             RocksDbError::NotADirectory { .. }
         ));
         let other = std::io::Error::other("disk on fire");
-        assert!(matches!(classify_io_error(path, other), RocksDbError::Io { .. }));
+        assert!(matches!(
+            classify_io_error(path, other),
+            RocksDbError::Io { .. }
+        ));
     }
 
     #[test]
     fn open_errors_map_to_persistence_kinds() {
         let path = PathBuf::from("/db");
         let cases = [
-            (RocksDbError::NotFound { path: path.clone() }, PersistenceErrorKind::Unavailable),
+            (
+                RocksDbError::NotFound { path: path.clone() },
+                PersistenceErrorKind::Unavailable,
+            ),
             (
                 RocksDbError::NotADirectory { path: path.clone() },
                 PersistenceErrorKind::Unavailable,

@@ -232,12 +232,29 @@ mod tests {
     }
 
     fn tricky_lamport() -> impl Strategy<Value = u64> {
-        prop_oneof![Just(0u64), Just(1), Just(255), Just(256), Just(u64::MAX), any::<u64>()]
+        prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(255),
+            Just(256),
+            Just(u64::MAX),
+            any::<u64>()
+        ]
     }
 
     #[test]
     fn varint_round_trips_edges() {
-        for value in [0u64, 1, 127, 128, 255, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+        for value in [
+            0u64,
+            1,
+            127,
+            128,
+            255,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             out.push(0xAA);

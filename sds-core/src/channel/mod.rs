@@ -301,7 +301,9 @@ impl Channel {
         hints: Option<&dyn RetrievalHintProvider>,
     ) -> Result<Vec<u8>, SdsError> {
         if message_id.is_empty() {
-            return Err(SdsError::InvalidInput("message id must not be empty".into()));
+            return Err(SdsError::InvalidInput(
+                "message id must not be empty".into(),
+            ));
         }
         if content.is_empty() {
             return Err(SdsError::InvalidInput(

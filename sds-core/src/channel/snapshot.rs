@@ -91,12 +91,10 @@ impl Channel {
                 message.lamport_timestamp.unwrap_or(0),
                 message.message_id.clone(),
             );
-            if let Some(previous) = &previous {
-                if *previous >= key {
-                    return Err(corrupt(format!(
-                        "history is not oldest-first: entry {position} {key:?} follows {previous:?}"
-                    )));
-                }
+            if let Some(previous) = previous.as_ref().filter(|previous| **previous >= key) {
+                return Err(corrupt(format!(
+                    "history is not oldest-first: entry {position} {key:?} follows {previous:?}"
+                )));
             }
             previous = Some(key);
             channel.bloom.insert(&message.message_id);

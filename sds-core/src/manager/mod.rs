@@ -273,7 +273,9 @@ impl ReliabilityManager {
             ..Default::default()
         };
         if message.message_id.is_empty() {
-            return Err(SdsError::InvalidInput("message id must not be empty".into()));
+            return Err(SdsError::InvalidInput(
+                "message id must not be empty".into(),
+            ));
         }
         Ok(encode_message(&message)?)
     }

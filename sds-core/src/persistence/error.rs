@@ -65,10 +65,7 @@ impl PersistenceError {
     }
 
     /// An [`PersistenceError::Unavailable`] wrapping a client error.
-    pub fn unavailable_from(
-        message: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn unavailable_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
         PersistenceError::Unavailable {
             message: message.into(),
             source: Some(source.into()),

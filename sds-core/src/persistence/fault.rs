@@ -131,14 +131,7 @@ impl<P> FaultInjector<P> {
 
     /// The next `n` calls of `op` fail (replacing whatever was armed for it).
     pub fn fail_times(&self, op: Operation, n: u32) {
-        self.set(
-            op,
-            if n == 0 {
-                Fault::None
-            } else {
-                Fault::Times(n)
-            },
-        );
+        self.set(op, if n == 0 { Fault::None } else { Fault::Times(n) });
     }
 
     /// Every call of `op` fails until [`FaultInjector::clear`] or
@@ -421,7 +414,10 @@ mod tests {
     async fn meta_fault_is_not_consumed_by_a_history_only_commit() {
         let faults = FaultInjector::new(MemoryPersistence::new());
         faults.fail_once(Operation::SaveChannelMeta);
-        faults.commit("ch", None, Some(&append("a", 1))).await.unwrap();
+        faults
+            .commit("ch", None, Some(&append("a", 1)))
+            .await
+            .unwrap();
         assert!(faults.save_channel_meta("ch", &meta(1)).await.is_err());
     }
 

@@ -407,9 +407,18 @@ mod tests {
             .update_history("ch", &append(&[logged("a", 1)]))
             .await
             .unwrap();
-        backend.set_retrieval_hint("ch", "a", b"hash-a").await.unwrap();
-        backend.set_retrieval_hint("ch", "ghost", b"x").await.unwrap();
-        backend.set_retrieval_hint("other", "a", b"x").await.unwrap();
+        backend
+            .set_retrieval_hint("ch", "a", b"hash-a")
+            .await
+            .unwrap();
+        backend
+            .set_retrieval_hint("ch", "ghost", b"x")
+            .await
+            .unwrap();
+        backend
+            .set_retrieval_hint("other", "a", b"x")
+            .await
+            .unwrap();
         // Re-appending without a hint keeps the stored one.
         backend
             .update_history("ch", &append(&[logged("a", 1)]))
@@ -417,7 +426,10 @@ mod tests {
             .unwrap();
         let data = backend.load_channel("ch").await.unwrap();
         assert_eq!(ids(&data), ["a"]);
-        assert_eq!(data.history[0].retrieval_hint.as_deref(), Some(&b"hash-a"[..]));
+        assert_eq!(
+            data.history[0].retrieval_hint.as_deref(),
+            Some(&b"hash-a"[..])
+        );
         assert_eq!(backend.channels().unwrap(), ["ch"]);
 
         backend
@@ -571,6 +583,9 @@ mod tests {
             .await
             .unwrap();
         assert!(backend.channels().unwrap().is_empty());
-        assert_eq!(backend.load_channel("ch").await.unwrap(), ChannelData::empty());
+        assert_eq!(
+            backend.load_channel("ch").await.unwrap(),
+            ChannelData::empty()
+        );
     }
 }

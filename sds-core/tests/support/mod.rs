@@ -1,7 +1,7 @@
 //! Shared test scaffolding: participants with a manual clock over the in-memory backend
 //! wrapped in the fault injector, so tests drive time and persistence explicitly.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -75,7 +75,11 @@ impl Peer {
 
     pub async fn send(&self, channel: &str, message_id: &str) -> Vec<u8> {
         self.manager
-            .wrap_outgoing(channel, message_id, format!("content of {message_id}").into_bytes())
+            .wrap_outgoing(
+                channel,
+                message_id,
+                format!("content of {message_id}").into_bytes(),
+            )
             .await
             .expect("wrap succeeds")
     }

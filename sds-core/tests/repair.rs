@@ -1,0 +1,316 @@
+//! SDS-R: repair requests, responses, their timing and their cancellation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use sds_core::codec::storage::ChannelMeta;
+use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
+use sds_core::repair_timing::{in_response_group, request_at, response_at};
+use sds_core::{Clock, Event, ManualClock, Persistence, ReliabilityConfig};
+use support::{Peer, START_MS, new_store, test_config};
+
+const CH: &str = "room";
+const T_MIN: i64 = 30_000;
+const T_MAX: i64 = 300_000;
+
+async fn stored_meta(peer: &Peer) -> ChannelMeta {
+    peer.store
+        .inner()
+        .load_channel(CH)
+        .await
+        .unwrap()
+        .meta
+        .unwrap()
+}
+
+fn requested_ids(bytes: &[u8]) -> Vec<String> {
+    decode_message(bytes)
+        .unwrap()
+        .repair_request
+        .into_iter()
+        .map(|entry| entry.message_id)
+        .collect()
+}
+
+/// Three participants sharing one clock.
+fn trio(config: ReliabilityConfig) -> (Peer, Peer, Peer) {
+    let clock = ManualClock::new(START_MS);
+    let peer = |id: &str| Peer::with(id, config.clone(), new_store(), clock.clone());
+    (peer("alice"), peer("bob"), peer("carol"))
+}
+
+/// Alice sends m1 (lost at carol) then m2 (received by all): carol misses m1.
+async fn carol_misses_m1(alice: &Peer, bob: &Peer, carol: &Peer) {
+    let m1 = alice.send(CH, "m1").await;
+    bob.receive(&m1).await;
+    let m2 = alice.send(CH, "m2").await;
+    bob.receive(&m2).await;
+    carol.receive(&m2).await;
+}
+
+// A detected loss schedules a repair request at T_req in [now + T_min, now + T_max),
+// matching the formula, and no wrap carries it before then.
+#[tokio::test]
+async fn request_time_is_within_bounds() {
+    let (alice, bob, carol) = trio(test_config());
+    carol_misses_m1(&alice, &bob, &carol).await;
+    let meta = stored_meta(&carol).await;
+    assert_eq!(meta.outgoing_repairs.len(), 1);
+    let t_req = meta.outgoing_repairs[0].request_at_ms;
+    assert!(
+        (START_MS + T_MIN..START_MS + T_MAX).contains(&t_req),
+        "{t_req}"
+    );
+    assert_eq!(
+        t_req,
+        request_at(START_MS, "carol", "m1", T_MIN as u64, T_MAX as u64)
+    );
+    carol.clock.set(t_req - 1);
+    assert!(requested_ids(&carol.send(CH, "early").await).is_empty());
+    carol.clock.set(t_req);
+    assert_eq!(requested_ids(&carol.send(CH, "due").await), vec!["m1"]);
+    // Sent once: the request leaves the buffer.
+    assert!(requested_ids(&carol.send(CH, "after").await).is_empty());
+}
+
+// The original sender answers at once (T_resp = now); another holder answers later.
+#[tokio::test]
+async fn original_sender_answers_first() {
+    let (mut alice, bob, carol) = trio(test_config());
+    carol_misses_m1(&alice, &bob, &carol).await;
+    carol.clock.advance(T_MAX);
+    let request = carol.send(CH, "c1").await;
+    alice.receive(&request).await;
+    bob.receive(&request).await;
+    let now = carol.clock.now_ms();
+    let alice_meta = stored_meta(&alice).await;
+    let bob_meta = stored_meta(&bob).await;
+    assert_eq!(alice_meta.incoming_repairs[0].respond_at_ms, now);
+    let bob_at = bob_meta.incoming_repairs[0].respond_at_ms;
+    assert_eq!(bob_at, response_at(now, "bob", "alice", "m1", T_MAX as u64));
+    assert!(bob_at > now && bob_at < now + T_MAX, "{bob_at}");
+    alice.take_events();
+    alice.manager.sweep_repairs().await;
+    let ready: Vec<_> = alice
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::RepairReady { .. }))
+        .collect();
+    assert_eq!(ready.len(), 1);
+    let Event::RepairReady { bytes, .. } = &ready[0] else {
+        unreachable!()
+    };
+    let repaired = decode_message(bytes).unwrap();
+    assert_eq!(repaired.message_id, "m1");
+    assert_eq!(repaired.content.as_deref(), Some(&b"content of m1"[..]));
+}
+
+// Only members of the request's response group schedule an answer.
+#[tokio::test]
+async fn response_groups_limit_responders() {
+    let groups = 8;
+    let config = ReliabilityConfig {
+        repair_response_groups: groups,
+        ..test_config()
+    };
+    let member = (0..200)
+        .map(|n| format!("peer-{n}"))
+        .find(|id| in_response_group(id, "alice", "m1", groups))
+        .unwrap();
+    let outsider = (0..200)
+        .map(|n| format!("peer-{n}"))
+        .find(|id| !in_response_group(id, "alice", "m1", groups))
+        .unwrap();
+    let clock = ManualClock::new(START_MS);
+    let alice = Peer::with("alice", config.clone(), new_store(), clock.clone());
+    let carol = Peer::with("carol", config.clone(), new_store(), clock.clone());
+    let inside = Peer::with(&member, config.clone(), new_store(), clock.clone());
+    let outside = Peer::with(&outsider, config, new_store(), clock.clone());
+    let m1 = alice.send(CH, "m1").await;
+    inside.receive(&m1).await;
+    outside.receive(&m1).await;
+    carol.receive(&alice.send(CH, "m2").await).await;
+    clock.advance(T_MAX);
+    let request = carol.send(CH, "c1").await;
+    inside.receive(&request).await;
+    outside.receive(&request).await;
+    assert_eq!(stored_meta(&inside).await.incoming_repairs.len(), 1);
+    assert!(stored_meta(&outside).await.incoming_repairs.is_empty());
+}
+
+// Due requests go out most overdue first, at most max_repair_requests per message; the
+// rest wait for the next one.
+#[tokio::test]
+async fn most_overdue_first_and_capped() {
+    let (alice, _bob, carol) = trio(test_config());
+    let lost: Vec<String> = (0..5).map(|n| format!("lost-{n}")).collect();
+    for id in &lost {
+        alice.send(CH, id).await;
+    }
+    assert_eq!(test_config().max_repair_requests, 3);
+    carol.receive(&alice.send(CH, "last").await).await;
+    let mut expected: Vec<(i64, String)> = stored_meta(&carol)
+        .await
+        .outgoing_repairs
+        .into_iter()
+        .map(|repair| (repair.request_at_ms, repair.entry.unwrap().message_id))
+        .collect();
+    assert_eq!(expected.len(), 5);
+    expected.sort();
+    carol.clock.advance(T_MAX);
+    let first = requested_ids(&carol.send(CH, "c1").await);
+    let second = requested_ids(&carol.send(CH, "c2").await);
+    let ids: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(first, ids[..3]);
+    assert_eq!(second, ids[3..]);
+}
+
+// The missing message arriving cancels our pending request for it.
+#[tokio::test]
+async fn arrival_cancels_request() {
+    let (alice, bob, carol) = trio(test_config());
+    let m1 = alice.send(CH, "m1").await;
+    bob.receive(&m1).await;
+    carol.receive(&alice.send(CH, "m2").await).await;
+    carol.receive(&m1).await;
+    assert!(stored_meta(&carol).await.outgoing_repairs.is_empty());
+    carol.clock.advance(T_MAX);
+    assert!(requested_ids(&carol.send(CH, "c1").await).is_empty());
+}
+
+// A peer asking for the same message cancels our own request (theirs suffices).
+#[tokio::test]
+async fn peer_request_cancels_ours() {
+    let clock = ManualClock::new(START_MS);
+    let alice = Peer::with("alice", test_config(), new_store(), clock.clone());
+    let bob = Peer::with("bob", test_config(), new_store(), clock.clone());
+    let carol = Peer::with("carol", test_config(), new_store(), clock.clone());
+    alice.send(CH, "m1").await;
+    let m2 = alice.send(CH, "m2").await;
+    bob.receive(&m2).await;
+    carol.receive(&m2).await;
+    assert_eq!(stored_meta(&bob).await.outgoing_repairs.len(), 1);
+    clock.advance(T_MAX);
+    let request = carol.send(CH, "c1").await;
+    assert_eq!(requested_ids(&request), vec!["m1"]);
+    bob.receive(&request).await;
+    assert!(stored_meta(&bob).await.outgoing_repairs.is_empty());
+}
+
+// Marking the dependency met out of band cancels the request.
+#[tokio::test]
+async fn mark_dependencies_met_cancels_request() {
+    let (alice, _bob, carol) = trio(test_config());
+    alice.send(CH, "m1").await;
+    carol.receive(&alice.send(CH, "m2").await).await;
+    carol
+        .manager
+        .mark_dependencies_met(CH, &["m1".to_string()])
+        .await
+        .unwrap();
+    assert!(stored_meta(&carol).await.outgoing_repairs.is_empty());
+}
+
+// Requests for messages we do not hold are not answered.
+#[tokio::test]
+async fn only_logged_messages_are_answered() {
+    let bob = Peer::new("bob");
+    let request = SdsMessage {
+        sender_id: "carol".into(),
+        message_id: "c1".into(),
+        channel_id: CH.into(),
+        lamport_timestamp: Some(1),
+        repair_request: vec![HistoryEntry {
+            message_id: "unknown".into(),
+            retrieval_hint: None,
+            sender_id: Some("alice".into()),
+        }],
+        content: Some(b"hi".to_vec()),
+        ..Default::default()
+    };
+    bob.receive(&encode_message(&request).unwrap()).await;
+    assert!(stored_meta(&bob).await.incoming_repairs.is_empty());
+}
+
+// An empty participant id disables SDS-R: no requests are scheduled.
+#[tokio::test]
+async fn empty_participant_disables_repair() {
+    let alice = Peer::new("alice");
+    let anon = Peer::new("");
+    alice.send(CH, "m1").await;
+    anon.receive(&alice.send(CH, "m2").await).await;
+    assert!(stored_meta(&anon).await.outgoing_repairs.is_empty());
+}
+
+// Unanswered requests are forgotten T_max after they fell due.
+#[tokio::test]
+async fn expired_requests_are_dropped() {
+    let (alice, _bob, carol) = trio(test_config());
+    alice.send(CH, "m1").await;
+    carol.receive(&alice.send(CH, "m2").await).await;
+    let t_req = stored_meta(&carol).await.outgoing_repairs[0].request_at_ms;
+    carol.clock.set(t_req + T_MAX - 1);
+    carol.manager.sweep_repairs().await;
+    assert_eq!(stored_meta(&carol).await.outgoing_repairs.len(), 1);
+    carol.clock.set(t_req + T_MAX);
+    carol.manager.sweep_repairs().await;
+    assert!(stored_meta(&carol).await.outgoing_repairs.is_empty());
+}
+
+// Three participants over a lossy network: carol misses m1, asks; alice (the sender)
+// rebroadcasts at once; bob sees the rebroadcast and cancels his own answer. Exactly one
+// rebroadcast happens and everyone converges.
+#[tokio::test]
+async fn three_participants_exactly_one_rebroadcast() {
+    let (mut alice, mut bob, mut carol) = trio(test_config());
+    carol_misses_m1(&alice, &bob, &carol).await;
+    assert_eq!(carol.delivered(), Vec::<String>::new());
+
+    carol.clock.advance(T_MAX);
+    let request = carol.send(CH, "c1").await;
+    assert_eq!(requested_ids(&request), vec!["m1"]);
+    alice.receive(&request).await;
+    bob.receive(&request).await;
+
+    fn collect(peer: &mut Peer, into: &mut Vec<(String, Vec<u8>)>) {
+        for event in peer.take_events() {
+            if let Event::RepairReady { bytes, .. } = event {
+                into.push((peer.id.clone(), bytes));
+            }
+        }
+    }
+    let mut rebroadcasts = Vec::new();
+    for _ in 0..3 {
+        for peer in [&alice, &bob, &carol] {
+            peer.manager.sweep_repairs().await;
+        }
+        let mut fresh = Vec::new();
+        collect(&mut alice, &mut fresh);
+        collect(&mut bob, &mut fresh);
+        collect(&mut carol, &mut fresh);
+        // Deliver every rebroadcast to the others before time moves on.
+        for (from, bytes) in &fresh {
+            for peer in [&alice, &bob, &carol] {
+                if &peer.id != from {
+                    peer.receive(bytes).await;
+                }
+            }
+        }
+        rebroadcasts.extend(fresh);
+        alice.clock.advance(T_MAX / 2);
+    }
+    assert_eq!(
+        rebroadcasts.len(),
+        1,
+        "{:?}",
+        rebroadcasts.iter().map(|r| &r.0).collect::<Vec<_>>()
+    );
+    assert_eq!(rebroadcasts[0].0, "alice");
+    assert!(stored_meta(&bob).await.incoming_repairs.is_empty());
+    assert_eq!(carol.log(CH).await, vec!["m1", "m2", "c1"]);
+    assert_eq!(
+        carol.manager.channel_state(CH).await.unwrap().incoming,
+        Vec::<String>::new()
+    );
+}

@@ -1,0 +1,54 @@
+//! Hooks for test suites: fault injection and raw corruption. Hidden from the docs; not part
+//! of the supported API.
+
+use rocksdb::WriteBatch;
+use sds_core::persistence::PersistenceError;
+
+use crate::RocksDbPersistence;
+use crate::db::write_error;
+use crate::keys::encode_lamport;
+
+impl RocksDbPersistence {
+    /// Test hook: while set, [`commit`](sds_core::persistence::Persistence::commit) (and
+    /// `save_channel_meta` / `update_history`, which go through it) stages the snapshot into
+    /// its write batch and then fails before staging the history and before writing, so
+    /// nothing of the operation reaches the database. Affects this handle and its clones,
+    /// not siblings made with `with_namespace`.
+    #[doc(hidden)]
+    pub fn set_fail_commit_after_meta(&self, fail: bool) {
+        self.set_fail_commit_after_meta_flag(fail);
+    }
+
+    /// Test hook: writes `bytes` as the raw stored snapshot of `channel`.
+    #[doc(hidden)]
+    pub fn write_raw_meta(&self, channel: &str, bytes: &[u8]) -> Result<(), PersistenceError> {
+        let keys = self.keys(channel);
+        let mut batch = WriteBatch::default();
+        batch.put(keys.meta(), bytes);
+        self.db()
+            .write_opt(batch, &self.write_options())
+            .map_err(|err| write_error("raw meta write", channel, err))
+    }
+
+    /// Test hook: writes `bytes` as the raw history row of `message_id` at `lamport` (and
+    /// indexes it), whatever the bytes decode to.
+    #[doc(hidden)]
+    pub fn write_raw_history_row(
+        &self,
+        channel: &str,
+        lamport: u64,
+        message_id: &str,
+        bytes: &[u8],
+    ) -> Result<(), PersistenceError> {
+        let keys = self.keys(channel);
+        let mut batch = WriteBatch::default();
+        batch.put(keys.history_key(lamport, message_id.as_bytes()), bytes);
+        batch.put(
+            keys.index_key(message_id.as_bytes()),
+            encode_lamport(lamport),
+        );
+        self.db()
+            .write_opt(batch, &self.write_options())
+            .map_err(|err| write_error("raw history write", channel, err))
+    }
+}

@@ -314,3 +314,24 @@ async fn three_participants_exactly_one_rebroadcast() {
         Vec::<String>::new()
     );
 }
+
+// A request whose answer never came is re-armed by the incoming sweep while the
+// dependency is still missing, so one lost rebroadcast cannot stall a message forever.
+#[tokio::test]
+async fn unanswered_request_is_rearmed() {
+    let (alice, _bob, carol) = trio(test_config());
+    alice.send(CH, "m1").await;
+    carol.receive(&alice.send(CH, "m2").await).await;
+    carol.clock.advance(T_MAX);
+    assert_eq!(requested_ids(&carol.send(CH, "c1").await), vec!["m1"]);
+    carol.manager.sweep_incoming().await;
+    let meta = stored_meta(&carol).await;
+    assert_eq!(meta.outgoing_repairs.len(), 1);
+    let now = carol.clock.now_ms();
+    assert_eq!(
+        meta.outgoing_repairs[0].request_at_ms,
+        request_at(now, "carol", "m1", T_MIN as u64, T_MAX as u64)
+    );
+    carol.clock.advance(T_MAX);
+    assert_eq!(requested_ids(&carol.send(CH, "c2").await), vec!["m1"]);
+}

@@ -691,9 +691,14 @@ impl Channel {
 
     /// Delivers buffered messages whose dependencies have been missing longer than the
     /// lost-dependency timeout, reporting those dependencies lost.
+    ///
+    /// Also re-arms SDS-R for dependencies that are still missing but no longer have a
+    /// pending request: a request goes out once, and if its answer is lost too the message
+    /// would otherwise wait forever.
     pub(crate) fn sweep_incoming(&mut self, now: UnixMillis) -> bool {
+        let rearmed = self.rearm_repairs(now);
         let Some(timeout) = self.config().lost_dependency_timeout_ms else {
-            return false;
+            return rearmed;
         };
         let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
         let (mut expired, waiting): (Vec<Incoming>, Vec<Incoming>) =
@@ -702,7 +707,7 @@ impl Channel {
                 .partition(|entry| now.saturating_sub(entry.received_at) >= timeout);
         self.incoming = waiting;
         if expired.is_empty() {
-            return false;
+            return rearmed;
         }
         expired.sort_by(|a, b| {
             (a.message.lamport_timestamp, &a.message.message_id)
@@ -728,6 +733,38 @@ impl Channel {
         }
         self.meta_dirty = true;
         true
+    }
+
+    fn rearm_repairs(&mut self, now: UnixMillis) -> bool {
+        if !self.settings.repair_active() {
+            return false;
+        }
+        let mut rearmed = false;
+        for buffered in &self.incoming {
+            for dependency in &buffered.message.causal_history {
+                let id = &dependency.message_id;
+                if !buffered.missing.contains(id) || self.outgoing_repairs.contains_key(id) {
+                    continue;
+                }
+                let request_at = request_at(
+                    now,
+                    &self.settings.participant_id,
+                    id,
+                    self.settings.config.repair_t_min_ms,
+                    self.settings.config.repair_t_max_ms,
+                );
+                self.outgoing_repairs.insert(
+                    id.clone(),
+                    OutgoingRepair {
+                        entry: dependency.clone(),
+                        request_at,
+                    },
+                );
+                rearmed = true;
+            }
+        }
+        self.meta_dirty |= rearmed;
+        rearmed
     }
 
     /// Answers due repair requests and forgets outgoing requests nobody answered within

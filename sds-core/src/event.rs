@@ -93,7 +93,8 @@ pub enum Event {
         channel: String,
         /// Id of the message.
         message_id: String,
-        /// The encoded message, identical to the first send.
+        /// The encoded message: the first send's id, clock, causal history and content,
+        /// with the sender's current bloom filter.
         bytes: Vec<u8>,
         /// Which resend this is (1 for the first).
         attempt: u32,

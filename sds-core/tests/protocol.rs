@@ -437,8 +437,8 @@ async fn ack_via_bloom_threshold() {
     }));
 }
 
-// An unacknowledged message is resent with identical bytes after the interval, up to
-// max_resend_attempts, then given up with an event.
+// An unacknowledged message is resent after the interval (same id, clock, history and
+// content; the current bloom filter), up to max_resend_attempts, then given up.
 #[tokio::test]
 async fn resend_then_give_up() {
     let config = ReliabilityConfig {
@@ -447,21 +447,36 @@ async fn resend_then_give_up() {
         ..test_config()
     };
     let mut alice = Peer::with_config("alice", config);
-    let original = alice.send(CH, "m1").await;
+    let original = decode_message(&alice.send(CH, "m1").await).unwrap();
     alice.clock.advance(999);
     alice.manager.sweep_outgoing().await;
     assert!(alice.take_events().is_empty());
-    for attempt in 1..=2 {
+    for expected_attempt in 1..=2 {
         alice.clock.advance(1_000);
         alice.manager.sweep_outgoing().await;
+        let events = alice.take_events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let Event::Resend {
+            message_id,
+            bytes,
+            attempt,
+            ..
+        } = &events[0]
+        else {
+            panic!("expected a resend, got {events:?}");
+        };
+        assert_eq!((message_id.as_str(), *attempt), ("m1", expected_attempt));
+        let mut resent = decode_message(bytes).unwrap();
+        // The current filter knows m1 itself; everything else is the original message.
+        let bloom = resent.bloom_filter.take().unwrap();
+        let filter = sds_core::bloom::BloomFilter::from_bytes(200, 0.001, &bloom).unwrap();
+        assert!(filter.contains("m1"));
         assert_eq!(
-            alice.take_events(),
-            vec![Event::Resend {
-                channel: CH.into(),
-                message_id: "m1".into(),
-                bytes: original.clone(),
-                attempt
-            }]
+            resent,
+            SdsMessage {
+                bloom_filter: None,
+                ..original.clone()
+            }
         );
     }
     alice.clock.advance(1_000);
@@ -473,15 +488,7 @@ async fn resend_then_give_up() {
             message_id: "m1".into()
         }]
     );
-    assert!(
-        alice
-            .manager
-            .channel_state(CH)
-            .await
-            .unwrap()
-            .outgoing
-            .is_empty()
-    );
+    assert!(alice.manager.channel_state(CH).await.unwrap().outgoing.is_empty());
 }
 
 // A sync message updates acknowledgements and the clock but is never logged or buffered.

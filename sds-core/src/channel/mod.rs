@@ -342,8 +342,13 @@ impl Channel {
             self.outgoing_repairs.remove(&request.message_id);
         }
         self.bloom.insert(&message.message_id);
+        // Buffered copies drop the bloom filter: at the default size it is ~18 KB, and every
+        // snapshot would carry one per unacknowledged message. A resend attaches the
+        // current filter instead, which is also the fresher acknowledgement signal.
+        let mut buffered = message.clone();
+        buffered.bloom_filter = None;
         self.outgoing.push(Outgoing {
-            message: message.clone(),
+            message: buffered,
             sent_at: now,
             resend_attempts: 0,
             possible_acks: 0,
@@ -474,6 +479,7 @@ impl Channel {
             message_id: id,
             missing,
         });
+        message.bloom_filter = None;
         self.incoming.push(Incoming {
             message,
             missing: missing_ids.iter().cloned().collect(),
@@ -663,7 +669,9 @@ impl Channel {
                 });
                 continue;
             }
-            match encode_message(&entry.message) {
+            let mut resent = entry.message.clone();
+            resent.bloom_filter = Some(self.bloom.to_bytes());
+            match encode_message(&resent) {
                 Ok(bytes) => {
                     entry.resend_attempts += 1;
                     entry.sent_at = now;

@@ -49,12 +49,13 @@ pub enum Event {
         /// Bloom hits so far.
         count: u32,
     },
-    /// A received message waits for dependencies the application may fetch out of band
-    /// (then call `mark_dependencies_met`).
+    /// Messages are missing that the application may fetch out of band (then call
+    /// `mark_dependencies_met`): the dependencies of a buffered message, or entries a
+    /// peer's sync message named that we never received.
     MissingDependencies {
         /// Channel of the message.
         channel: String,
-        /// Id of the buffered message.
+        /// Id of the buffered message, or of the sync message that revealed the loss.
         message_id: String,
         /// Its missing dependencies, with retrieval hints where the sender gave them.
         missing: Vec<HistoryEntry>,

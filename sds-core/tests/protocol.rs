@@ -488,7 +488,15 @@ async fn resend_then_give_up() {
             message_id: "m1".into()
         }]
     );
-    assert!(alice.manager.channel_state(CH).await.unwrap().outgoing.is_empty());
+    assert!(
+        alice
+            .manager
+            .channel_state(CH)
+            .await
+            .unwrap()
+            .outgoing
+            .is_empty()
+    );
 }
 
 // A sync message updates acknowledgements and the clock but is never logged or buffered.

@@ -335,3 +335,33 @@ async fn unanswered_request_is_rearmed() {
     carol.clock.advance(T_MAX);
     assert_eq!(requested_ids(&carol.send(CH, "c2").await), vec!["m1"]);
 }
+
+// A sync message naming a message we never received reveals the loss: it is reported and
+// requested, though nothing is buffered. This is how the tail of a conversation heals.
+#[tokio::test]
+async fn sync_reveals_lost_tail() {
+    let (alice, mut bob, _carol) = trio(test_config());
+    alice.send(CH, "last").await;
+    let sync = alice.manager.build_sync_message(CH).await.unwrap();
+    bob.receive(&sync).await;
+    let events = bob.take_events();
+    assert!(events.iter().any(|e| matches!(e,
+        Event::MissingDependencies { missing, .. } if missing[0].message_id == "last")));
+    assert_eq!(stored_meta(&bob).await.outgoing_repairs.len(), 1);
+    assert!(
+        bob.manager
+            .channel_state(CH)
+            .await
+            .unwrap()
+            .incoming
+            .is_empty()
+    );
+    // A second sync does not report the same loss again while it is being repaired.
+    bob.receive(&alice.manager.build_sync_message(CH).await.unwrap())
+        .await;
+    assert!(
+        !bob.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::MissingDependencies { .. }))
+    );
+}

@@ -407,6 +407,7 @@ impl Channel {
             }
             MessageKind::Sync => {
                 self.observe(now, &message);
+                self.detect_losses_from_sync(now, &message);
                 return UnwrapStatus::SyncProcessed;
             }
             MessageKind::Content => {}
@@ -422,14 +423,7 @@ impl Channel {
         self.outgoing_repairs.remove(&id);
         self.incoming_repairs.remove(&id);
 
-        let mut seen = HashSet::new();
-        let missing: Vec<HistoryEntry> = message
-            .causal_history
-            .iter()
-            .filter(|entry| seen.insert(entry.message_id.as_str()))
-            .filter(|entry| !self.dependency_met(&entry.message_id))
-            .cloned()
-            .collect();
+        let missing = self.missing_dependencies(&message);
         if missing.is_empty() {
             self.bloom.insert(&id);
             self.deliver(message);
@@ -453,23 +447,7 @@ impl Channel {
             return UnwrapStatus::Dropped(reason);
         }
         self.bloom.insert(&id);
-        if self.settings.repair_active() {
-            for entry in &missing {
-                let request_at = request_at(
-                    now,
-                    &self.settings.participant_id,
-                    &entry.message_id,
-                    self.config().repair_t_min_ms,
-                    self.config().repair_t_max_ms,
-                );
-                self.outgoing_repairs
-                    .entry(entry.message_id.clone())
-                    .or_insert_with(|| OutgoingRepair {
-                        entry: entry.clone(),
-                        request_at,
-                    });
-            }
-        }
+        self.schedule_repairs(now, &missing);
         let missing_ids: Vec<String> = missing
             .iter()
             .map(|entry| entry.message_id.clone())
@@ -489,6 +467,66 @@ impl Channel {
         UnwrapStatus::Buffered {
             missing: missing_ids,
         }
+    }
+
+    fn missing_dependencies(&self, message: &SdsMessage) -> Vec<HistoryEntry> {
+        let mut seen = HashSet::new();
+        message
+            .causal_history
+            .iter()
+            .filter(|entry| seen.insert(entry.message_id.as_str()))
+            .filter(|entry| !self.dependency_met(&entry.message_id))
+            .cloned()
+            .collect()
+    }
+
+    fn schedule_repairs(&mut self, now: UnixMillis, missing: &[HistoryEntry]) {
+        if !self.settings.repair_active() {
+            return;
+        }
+        for entry in missing {
+            if self.outgoing_repairs.contains_key(&entry.message_id) {
+                continue;
+            }
+            let request_at = request_at(
+                now,
+                &self.settings.participant_id,
+                &entry.message_id,
+                self.settings.config.repair_t_min_ms,
+                self.settings.config.repair_t_max_ms,
+            );
+            self.outgoing_repairs.insert(
+                entry.message_id.clone(),
+                OutgoingRepair {
+                    entry: entry.clone(),
+                    request_at,
+                },
+            );
+        }
+    }
+
+    /// A sync message is how the tail of a conversation gets repaired: its causal history
+    /// names the sender's newest messages, and any we lack (and are not already waiting
+    /// for in a buffered message) are reported and requested. The sync message itself is
+    /// never buffered.
+    fn detect_losses_from_sync(&mut self, now: UnixMillis, message: &SdsMessage) {
+        let missing: Vec<HistoryEntry> = self
+            .missing_dependencies(message)
+            .into_iter()
+            .filter(|entry| {
+                !self.is_buffered(&entry.message_id)
+                    && !self.outgoing_repairs.contains_key(&entry.message_id)
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        self.schedule_repairs(now, &missing);
+        self.events.push(Event::MissingDependencies {
+            channel: self.id.clone(),
+            message_id: message.message_id.clone(),
+            missing,
+        });
     }
 
     /// The parts of receiving that content and sync messages share: the clock,

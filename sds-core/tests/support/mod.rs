@@ -114,3 +114,150 @@ impl Peer {
         self.manager.log_ids(channel).await.expect("channel loads")
     }
 }
+
+// ---- Additions for the persistence and concurrency suites. ----
+
+use sds_core::codec::storage::{ChannelData, ChannelMeta};
+use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
+use sds_core::{ChannelState, RetrievalHintProvider};
+
+impl Peer {
+    /// Like [`Peer::with`], with a retrieval hint provider. [`Peer::restart`] does not keep
+    /// the provider: rebuild with this constructor to restart with one.
+    pub fn with_hints(
+        id: &str,
+        config: ReliabilityConfig,
+        store: Store,
+        clock: ManualClock,
+        provider: Arc<dyn RetrievalHintProvider>,
+    ) -> Peer {
+        let (manager, events) = ReliabilityManager::builder(id)
+            .config(config.clone())
+            .persistence(store.clone())
+            .clock(Arc::new(clock.clone()))
+            .retrieval_hint_provider(provider)
+            .build()
+            .expect("valid test config");
+        Peer {
+            id: id.to_string(),
+            manager,
+            events,
+            clock,
+            store,
+            config,
+        }
+    }
+
+    /// The in-memory view of a channel.
+    pub async fn state(&self, channel: &str) -> ChannelState {
+        self.manager
+            .channel_state(channel)
+            .await
+            .expect("channel loads")
+    }
+
+    /// Ids of the history stored in the backend for `channel`, oldest first (read past the
+    /// fault injector, so no fault fires and no call is counted).
+    pub async fn stored_history(&self, channel: &str) -> Vec<String> {
+        stored_history(&self.store, channel).await
+    }
+
+    /// The snapshot stored in the backend for `channel` (`None` if the backend holds
+    /// nothing for it: the memory backend loads an absent channel as an empty snapshot).
+    pub async fn stored_meta(&self, channel: &str) -> Option<ChannelMeta> {
+        let present = self
+            .store
+            .inner()
+            .channels()
+            .expect("store readable")
+            .iter()
+            .any(|name| name == channel);
+        if present {
+            stored_data(&self.store, channel).await.meta
+        } else {
+            None
+        }
+    }
+}
+
+/// What the backend behind the fault injector holds for `channel`.
+pub async fn stored_data(store: &Store, channel: &str) -> ChannelData {
+    use sds_core::Persistence as _;
+    store
+        .inner()
+        .load_channel(channel)
+        .await
+        .expect("store loads")
+}
+
+/// Ids of the history the backend holds for `channel`, oldest first.
+pub async fn stored_history(store: &Store, channel: &str) -> Vec<String> {
+    stored_data(store, channel)
+        .await
+        .history
+        .iter()
+        .map(|logged| logged.message_id().to_string())
+        .collect()
+}
+
+/// A content message from `sender`, built by hand so tests choose its Lamport timestamp
+/// and its causal history (`deps`, all attributed to `sender`).
+pub fn crafted_message(
+    sender: &str,
+    channel: &str,
+    id: &str,
+    lamport: u64,
+    deps: &[&str],
+) -> SdsMessage {
+    SdsMessage {
+        sender_id: sender.into(),
+        message_id: id.into(),
+        channel_id: channel.into(),
+        lamport_timestamp: Some(lamport),
+        causal_history: deps
+            .iter()
+            .map(|dep| HistoryEntry {
+                message_id: (*dep).into(),
+                retrieval_hint: None,
+                sender_id: Some(sender.into()),
+            })
+            .collect(),
+        bloom_filter: None,
+        repair_request: vec![],
+        content: Some(format!("content of {id}").into_bytes()),
+    }
+}
+
+/// [`crafted_message`], encoded.
+pub fn crafted(sender: &str, channel: &str, id: &str, lamport: u64, deps: &[&str]) -> Vec<u8> {
+    encode_message(&crafted_message(sender, channel, id, lamport, deps)).expect("encodes")
+}
+
+/// A sync message (no content) from `sender` with this Lamport timestamp.
+pub fn crafted_sync(sender: &str, channel: &str, id: &str, lamport: u64) -> Vec<u8> {
+    let message = SdsMessage {
+        content: None,
+        ..crafted_message(sender, channel, id, lamport, &[])
+    };
+    encode_message(&message).expect("encodes")
+}
+
+/// The Lamport timestamp carried by encoded message bytes.
+pub fn lamport_of(bytes: &[u8]) -> u64 {
+    decode_message(bytes)
+        .expect("decodes")
+        .lamport_timestamp
+        .expect("has a lamport timestamp")
+}
+
+/// The persistence events among `events`, as ("degraded" | "recovered", channel).
+pub fn persistence_events(events: &[Event]) -> Vec<(&'static str, String)> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::PersistenceDegraded { channel, .. } => Some(("degraded", channel.clone())),
+            Event::PersistenceRecovered { channel } => Some(("recovered", channel.clone())),
+            _ => None,
+        })
+        .collect()
+}

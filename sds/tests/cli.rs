@@ -1,0 +1,168 @@
+//! The `sds` binary as a user runs it: exit codes and one-line errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn sds(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sds"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("the sds binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+// A converging run exits 0 and prints the per-participant table and the verdict.
+#[test]
+fn simulate_converges_and_exits_zero() {
+    let output = sds(&[
+        "simulate",
+        "--backend",
+        "memory://",
+        "--messages",
+        "80",
+        "--loss",
+        "0.2",
+        "--restarts",
+        "2",
+        "--seed",
+        "3",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("participant-4"), "{stdout}");
+    assert!(stdout.contains("verdict: CONVERGED"), "{stdout}");
+}
+
+// --json prints the summary as JSON.
+#[test]
+fn simulate_json() {
+    let output = sds(&[
+        "simulate",
+        "--backend",
+        "memory://",
+        "--messages",
+        "30",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["converged"], true);
+    assert_eq!(report["participants"].as_array().unwrap().len(), 5);
+}
+
+// Without repair and resend a lossy run does not converge: exit 1, and it says which
+// messages are missing where.
+#[test]
+fn simulate_reports_non_convergence() {
+    let output = sds(&[
+        "simulate",
+        "--backend",
+        "memory://",
+        "--messages",
+        "40",
+        "--loss",
+        "0.3",
+        "--restarts",
+        "0",
+        "--no-repair",
+        "--no-resend",
+        "--settle-secs",
+        "30",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("MISSING at participant-"), "{stdout}");
+    assert!(stdout.contains("NOT CONVERGED"), "{stdout}");
+}
+
+// An unknown scheme is a one-line error, no panic.
+#[test]
+fn unknown_scheme_is_one_line_error() {
+    assert_one_line_error(
+        &sds(&["simulate", "--backend", "nosuch://x"]),
+        "unknown backend scheme",
+    );
+}
+
+// A URL without a scheme is a one-line error.
+#[test]
+fn malformed_url_is_one_line_error() {
+    assert_one_line_error(
+        &sds(&[
+            "inspect",
+            "--backend",
+            "just-a-path",
+            "--namespace",
+            "n",
+            "--channel",
+            "c",
+        ]),
+        "invalid backend URL",
+    );
+}
+
+// A backend whose feature is not compiled in says which feature to enable.
+#[cfg(not(feature = "redis"))]
+#[test]
+fn backend_not_compiled_in_is_one_line_error() {
+    assert_one_line_error(
+        &sds(&["simulate", "--backend", "redis://127.0.0.1:6379"]),
+        "--features redis",
+    );
+}
+
+// A RocksDB path that cannot be a database is a one-line error.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn unusable_rocksdb_path_is_one_line_error() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let url = format!("rocksdb://{}/db", file.path().display());
+    assert_one_line_error(&sds(&["simulate", "--backend", &url]), "could not open");
+}
+
+// inspect prints a stored channel in readable form.
+#[cfg(feature = "rocksdb")]
+#[test]
+fn inspect_prints_a_stored_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("rocksdb://{}", dir.path().display());
+    let run = sds(&[
+        "simulate",
+        "--backend",
+        &url,
+        "--messages",
+        "20",
+        "--restarts",
+        "0",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stdout));
+    let output = sds(&[
+        "inspect",
+        "--backend",
+        &url,
+        "--namespace",
+        "participant-0",
+        "--channel",
+        "simulation",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(stdout.contains("history (oldest first): 20"), "{stdout}");
+    assert!(stdout.contains("schema version 1"), "{stdout}");
+}

@@ -643,3 +643,25 @@ async fn invalid_config_is_refused() {
         .unwrap_err();
     assert!(matches!(err, SdsError::Config(_)), "{err}");
 }
+
+// A message evicted from a full log that arrives again (a late resend) is a duplicate, not
+// a second delivery; a new message that is merely old is still delivered.
+#[tokio::test]
+async fn evicted_message_arriving_again_is_duplicate() {
+    let config = ReliabilityConfig {
+        max_message_history: 2,
+        max_causal_history: 2,
+        ..test_config()
+    };
+    let mut bob = Peer::with_config("bob", config);
+    let first = content_message("alice", "m1", 10, &[]);
+    bob.receive(&first).await;
+    bob.receive(&content_message("alice", "m2", 20, &[])).await;
+    bob.receive(&content_message("alice", "m3", 30, &[])).await;
+    assert_eq!(bob.log(CH).await, vec!["m2", "m3"]);
+    bob.take_events();
+    assert_eq!(bob.receive(&first).await.status, UnwrapStatus::Duplicate);
+    assert!(bob.delivered().is_empty());
+    let unseen = content_message("alice", "m0", 5, &[]);
+    assert_eq!(bob.receive(&unseen).await.status, UnwrapStatus::Delivered);
+}

@@ -44,6 +44,17 @@ pub(crate) struct LocalLog {
 }
 
 impl LocalLog {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// (lamport, id) of the oldest entry.
+    pub(crate) fn oldest_key(&self) -> Option<(u64, &str)> {
+        self.entries
+            .first_key_value()
+            .map(|((lamport, id), _)| (*lamport, id.as_str()))
+    }
+
     pub(crate) fn contains(&self, message_id: &str) -> bool {
         self.lamport_of.contains_key(message_id)
     }

@@ -232,6 +232,23 @@ impl Channel {
             .any(|entry| entry.message.message_id == message_id)
     }
 
+    /// A message older than everything in a full log, whose id the bloom filter knows, was
+    /// delivered before and evicted since. Restricting the bloom check to messages older
+    /// than the log window keeps a false positive from swallowing a new message.
+    fn is_evicted_duplicate(&self, message: &SdsMessage) -> bool {
+        if self.log.len() < self.config().max_message_history {
+            return false;
+        }
+        let key = (
+            message.lamport_timestamp.unwrap_or(0),
+            message.message_id.as_str(),
+        );
+        self.log
+            .oldest_key()
+            .is_some_and(|(lamport, id)| key < (lamport, id))
+            && self.bloom.contains(&message.message_id)
+    }
+
     /// A dependency is met once delivered, or once known through the bloom filter (marked
     /// met out of band, or evicted from the log) unless it is only buffered here: a buffered
     /// message is in the bloom filter but not delivered yet.
@@ -412,7 +429,7 @@ impl Channel {
             }
             MessageKind::Content => {}
         }
-        if self.log.contains(&id) || self.is_buffered(&id) {
+        if self.log.contains(&id) || self.is_buffered(&id) || self.is_evicted_duplicate(&message) {
             // Someone rebroadcast a message we hold: our own repair work for it is moot.
             let cleared = self.outgoing_repairs.remove(&id).is_some()
                 | self.incoming_repairs.remove(&id).is_some();
@@ -785,30 +802,27 @@ impl Channel {
         if !self.settings.repair_active() {
             return false;
         }
-        let mut rearmed = false;
-        for buffered in &self.incoming {
-            for dependency in &buffered.message.causal_history {
-                let id = &dependency.message_id;
-                if !buffered.missing.contains(id) || self.outgoing_repairs.contains_key(id) {
-                    continue;
-                }
-                let request_at = request_at(
-                    now,
-                    &self.settings.participant_id,
-                    id,
-                    self.settings.config.repair_t_min_ms,
-                    self.settings.config.repair_t_max_ms,
-                );
-                self.outgoing_repairs.insert(
-                    id.clone(),
-                    OutgoingRepair {
-                        entry: dependency.clone(),
-                        request_at,
-                    },
-                );
-                rearmed = true;
-            }
-        }
+        // A dependency that sits in our own buffer arrived already: it waits for its own
+        // dependencies, and asking peers for it again would only add traffic.
+        let unrequested: Vec<HistoryEntry> = self
+            .incoming
+            .iter()
+            .flat_map(|buffered| {
+                buffered
+                    .message
+                    .causal_history
+                    .iter()
+                    .filter(|dependency| buffered.missing.contains(&dependency.message_id))
+            })
+            .filter(|dependency| {
+                !self.outgoing_repairs.contains_key(&dependency.message_id)
+                    && !self.is_buffered(&dependency.message_id)
+            })
+            .cloned()
+            .collect();
+        let before = self.outgoing_repairs.len();
+        self.schedule_repairs(now, &unrequested);
+        let rearmed = self.outgoing_repairs.len() != before;
         self.meta_dirty |= rearmed;
         rearmed
     }

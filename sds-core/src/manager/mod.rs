@@ -121,24 +121,48 @@ impl ReliabilityManager {
         slots
     }
 
+    /// Removes `slot` from the map if it is still the one registered for `channel`.
+    fn forget_slot(&self, channel: &str, slot: &Arc<tokio::sync::Mutex<Slot>>) {
+        let mut channels = self
+            .inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if channels
+            .get(channel)
+            .is_some_and(|current| Arc::ptr_eq(current, slot))
+        {
+            channels.remove(channel);
+        }
+    }
+
     /// Locks a channel, bootstrapping it from persistence on first use.
     async fn lock_loaded(&self, channel: &str) -> Result<SlotGuard, SdsError> {
         loop {
-            let mut guard = self.slot(channel).lock_owned().await;
+            let slot = self.slot(channel);
+            let mut guard = slot.clone().lock_owned().await;
             if guard.removed {
                 continue;
             }
             if guard.channel.is_none() {
-                let data = self
-                    .inner
-                    .persistence
-                    .load_channel(channel)
-                    .await
-                    .inspect_err(|err| warn!(channel, %err, "channel bootstrap failed"))?;
-                let restored = Channel::restore(channel, self.inner.settings.clone(), data)
-                    .inspect_err(|err| warn!(channel, %err, "stored channel refused"))?;
-                debug!(channel, "channel bootstrapped");
-                guard.channel = Some(restored);
+                let loaded = match self.inner.persistence.load_channel(channel).await {
+                    Ok(data) => Channel::restore(channel, self.inner.settings.clone(), data),
+                    Err(err) => Err(SdsError::Persistence(err)),
+                };
+                match loaded {
+                    Ok(restored) => {
+                        debug!(channel, "channel bootstrapped");
+                        guard.channel = Some(restored);
+                    }
+                    Err(err) => {
+                        warn!(channel, %err, "channel bootstrap failed");
+                        // Not open: forget the slot so the channel is not listed or swept,
+                        // and let waiters retry on a fresh one.
+                        guard.removed = true;
+                        self.forget_slot(channel, &slot);
+                        return Err(err);
+                    }
+                }
             }
             return Ok(guard);
         }
@@ -341,7 +365,7 @@ impl ReliabilityManager {
     /// then stays open and intact, so a wipe is never claimed that did not happen.
     pub async fn remove_channel(&self, channel: &str) -> Result<(), SdsError> {
         let slot = self.slot(channel);
-        let mut guard = slot.lock_owned().await;
+        let mut guard = slot.clone().lock_owned().await;
         if guard.removed {
             return Ok(());
         }
@@ -352,12 +376,7 @@ impl ReliabilityManager {
             .inspect_err(|err| warn!(channel, %err, "dropping channel failed"))?;
         guard.removed = true;
         guard.channel = None;
-        let mut channels = self
-            .inner
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        channels.remove(channel);
+        self.forget_slot(channel, &slot);
         Ok(())
     }
 
@@ -416,7 +435,9 @@ impl ReliabilityManager {
         }
     }
 
-    /// One pass of the outgoing sweep over every open channel: resends unacknowledged
+    /// One pass of the outgoing sweep over every open channel (channels are opened by
+    /// use or by [`Self::ensure_channel`]; after a restart, call `ensure_channel` for the
+    /// application's channels so their stored buffers are swept again): resends unacknowledged
     /// messages whose interval passed ([`Event::Resend`]) and gives up on those out of
     /// attempts ([`Event::MessageSendFailed`]). Commits only channels it changed.
     pub async fn sweep_outgoing(&self) {

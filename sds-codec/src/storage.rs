@@ -98,7 +98,7 @@ pub fn encode_logged_message(message: &LoggedMessage) -> Vec<u8> {
 
 /// Decodes one history row.
 pub fn decode_logged_message(bytes: &[u8]) -> Result<LoggedMessage, CodecError> {
-    LoggedMessage::decode(bytes).map_err(|err| CodecError::malformed("history entry", err))
+    LoggedMessage::decode(bytes).map_err(|err| CodecError::malformed("logged message", err))
 }
 
 /// Encodes a whole bootstrap payload (for backends that keep a channel in one value).

@@ -220,7 +220,7 @@ impl Simulation {
             protocol: config.effective_protocol(),
             rng: SimRng::new(config.seed),
             clock: ManualClock::new(START_MS),
-            network: Network::default(),
+            network: Network::new(config.network.clone(), config.seed ^ 0x6e65_7477_6f72_6b21),
             participants,
             dependencies: HashMap::new(),
             sent_ids: Vec::new(),
@@ -255,26 +255,19 @@ impl Simulation {
     }
 
     fn crash(&mut self, index: usize, now: i64) {
-        if let Some(participant) = self.participants.get_mut(index) {
-            if participant.running.take().is_some() {
-                participant.report.restarts += 1;
-                let downtime = i64::try_from(self.config.downtime_ms).unwrap_or(i64::MAX);
-                participant.down_until = Some(now.saturating_add(downtime));
-            }
+        if let Some(participant) = self.participants.get_mut(index)
+            && participant.running.take().is_some()
+        {
+            participant.report.restarts += 1;
+            let downtime = i64::try_from(self.config.downtime_ms).unwrap_or(i64::MAX);
+            participant.down_until = Some(now.saturating_add(downtime));
         }
     }
 
     fn broadcast(&mut self, from: usize, kind: PacketKind, bytes: &[u8]) {
         let now = sds_core::Clock::now_ms(&self.clock);
-        self.network.broadcast(
-            &mut self.rng,
-            &self.config.network,
-            now,
-            from,
-            self.participants.len(),
-            kind,
-            bytes,
-        );
+        self.network
+            .broadcast(now, from, self.participants.len(), kind, bytes);
     }
 
     /// Handles what one participant's manager reported since the last call.
@@ -372,10 +365,11 @@ impl Simulation {
         };
         match manager.unwrap_received(&bytes).await {
             Ok(outcome) => {
-                if kind == PacketKind::Repair && outcome.status == UnwrapStatus::Delivered {
-                    if let Some(participant) = self.participants.get_mut(to) {
-                        participant.report.repairs_received += 1;
-                    }
+                if kind == PacketKind::Repair
+                    && outcome.status == UnwrapStatus::Delivered
+                    && let Some(participant) = self.participants.get_mut(to)
+                {
+                    participant.report.repairs_received += 1;
                 }
             }
             Err(err) => {

@@ -53,8 +53,10 @@ pub(crate) struct Packet {
 }
 
 /// Packets in flight, ordered by arrival time (ties by send order, for determinism).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Network {
+    conditions: NetworkConditions,
+    rng: SimRng,
     in_flight: BinaryHeap<Reverse<(i64, u64)>>,
     packets: std::collections::HashMap<u64, Packet>,
     next_seq: u64,
@@ -62,16 +64,28 @@ pub(crate) struct Network {
 }
 
 impl Network {
+    /// A network with its own random stream, so the network's choices do not shift when
+    /// the simulation's other choices change.
+    pub(crate) fn new(conditions: NetworkConditions, seed: u64) -> Self {
+        Network {
+            conditions,
+            rng: SimRng::new(seed),
+            in_flight: BinaryHeap::new(),
+            packets: std::collections::HashMap::new(),
+            next_seq: 0,
+            lost: 0,
+        }
+    }
+
     pub(crate) fn broadcast(
         &mut self,
-        rng: &mut SimRng,
-        conditions: &NetworkConditions,
         now: i64,
         from: usize,
         participants: usize,
         kind: PacketKind,
         bytes: &[u8],
     ) {
+        let (rng, conditions) = (&mut self.rng, &self.conditions);
         for to in (0..participants).filter(|to| *to != from) {
             if rng.chance(conditions.loss) {
                 self.lost += 1;

@@ -1,0 +1,123 @@
+//! Property tests: every decoder turns arbitrary bytes into a value or a typed error, never a
+//! panic, and whatever it accepts survives a second round trip unchanged.
+// Test helpers outside `#[test]` functions also unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{
+    channel_data, channel_meta, decoder_input, history_update, logged_message, sds_message,
+};
+use proptest::prelude::*;
+use sds_codec::CodecError;
+use sds_codec::storage::{
+    SCHEMA_VERSION, decode_channel_data, decode_channel_meta, decode_history_update,
+    decode_logged_message, encode_channel_data, encode_channel_meta, encode_history_update,
+    encode_logged_message,
+};
+use sds_codec::wire::{SdsMessage, decode_message, encode_message};
+
+/// Cases per decoder: arbitrary input needs many more cases than a round trip.
+const CASES: u32 = 10_000;
+
+fn encode_wire(message: &SdsMessage) -> Vec<u8> {
+    encode_message(message).expect("a small message encodes")
+}
+
+/// Asserts that `err` says the input was malformed, naming what was being decoded.
+fn assert_malformed(err: &CodecError, expected_what: &str) -> Result<(), TestCaseError> {
+    match err {
+        CodecError::Malformed { what, reason } => {
+            prop_assert_eq!(*what, expected_what);
+            prop_assert!(!reason.is_empty(), "a malformed error explains itself");
+        }
+        other => prop_assert!(false, "expected Malformed, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// Asserts that `err` is a malformed-input error or a schema-version refusal.
+fn assert_malformed_or_schema(err: &CodecError, expected_what: &str) -> Result<(), TestCaseError> {
+    match err {
+        CodecError::UnsupportedSchema { found, supported } => {
+            prop_assert_ne!(*found, SCHEMA_VERSION);
+            prop_assert_eq!(*supported, SCHEMA_VERSION);
+            Ok(())
+        }
+        other => assert_malformed(other, expected_what),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn decode_message_never_panics(bytes in decoder_input(sds_message(), encode_wire)) {
+        match decode_message(&bytes) {
+            Ok(message) => {
+                let again = decode_message(&encode_wire(&message)).expect("re-encoding decodes");
+                prop_assert_eq!(again, message);
+            }
+            Err(err) => assert_malformed(&err, "wire message")?,
+        }
+    }
+
+    #[test]
+    fn decode_channel_meta_never_panics(
+        bytes in decoder_input(channel_meta(), encode_channel_meta)
+    ) {
+        match decode_channel_meta(&bytes) {
+            Ok(meta) => {
+                prop_assert_eq!(meta.schema_version, SCHEMA_VERSION);
+                let again = decode_channel_meta(&encode_channel_meta(&meta))
+                    .expect("re-encoding decodes");
+                prop_assert_eq!(again, meta);
+            }
+            Err(err) => assert_malformed_or_schema(&err, "channel meta")?,
+        }
+    }
+
+    #[test]
+    fn decode_channel_data_never_panics(
+        bytes in decoder_input(channel_data(), encode_channel_data)
+    ) {
+        match decode_channel_data(&bytes) {
+            Ok(data) => {
+                let meta = data.meta.as_ref().expect("decoded data always has a snapshot");
+                prop_assert_eq!(meta.schema_version, SCHEMA_VERSION);
+                let again = decode_channel_data(&encode_channel_data(&data))
+                    .expect("re-encoding decodes");
+                prop_assert_eq!(again, data);
+            }
+            Err(err) => assert_malformed_or_schema(&err, "channel data")?,
+        }
+    }
+
+    #[test]
+    fn decode_logged_message_never_panics(
+        bytes in decoder_input(logged_message(), encode_logged_message)
+    ) {
+        match decode_logged_message(&bytes) {
+            Ok(logged) => {
+                let again = decode_logged_message(&encode_logged_message(&logged))
+                    .expect("re-encoding decodes");
+                prop_assert_eq!(again, logged);
+            }
+            Err(err) => assert_malformed(&err, "logged message")?,
+        }
+    }
+
+    #[test]
+    fn decode_history_update_never_panics(
+        bytes in decoder_input(history_update(), encode_history_update)
+    ) {
+        match decode_history_update(&bytes) {
+            Ok(update) => {
+                let again = decode_history_update(&encode_history_update(&update))
+                    .expect("re-encoding decodes");
+                prop_assert_eq!(again, update);
+            }
+            Err(err) => assert_malformed(&err, "history update")?,
+        }
+    }
+}

@@ -44,6 +44,11 @@
 //! # }
 //! ```
 
+// The README's examples are compiled and run as doctests, so they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod backend;
 pub mod conformance_runner;
 pub mod inspect;

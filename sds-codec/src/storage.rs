@@ -96,9 +96,18 @@ pub fn encode_logged_message(message: &LoggedMessage) -> Vec<u8> {
     message.encode_to_vec()
 }
 
-/// Decodes one history row.
+/// Decodes one history row, refusing a row that carries no message (a truncated or
+/// empty value would otherwise load as a bogus entry with an empty id).
 pub fn decode_logged_message(bytes: &[u8]) -> Result<LoggedMessage, CodecError> {
-    LoggedMessage::decode(bytes).map_err(|err| CodecError::malformed("logged message", err))
+    let logged =
+        LoggedMessage::decode(bytes).map_err(|err| CodecError::malformed("logged message", err))?;
+    if logged.message.is_none() {
+        return Err(CodecError::Malformed {
+            what: "logged message",
+            reason: "the row holds no message".to_string(),
+        });
+    }
+    Ok(logged)
 }
 
 /// Encodes a whole bootstrap payload (for backends that keep a channel in one value).

@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{
-    channel_data, channel_meta, history_entry, history_update, logged_message, sds_message,
-};
+use common::{channel_data, channel_meta, history_entry, history_update, sds_message, stored_row};
 use proptest::prelude::*;
 use prost::Message as _;
 use sds_codec::storage::{
@@ -65,7 +63,7 @@ proptest! {
     }
 
     #[test]
-    fn logged_message_round_trips(logged in logged_message()) {
+    fn logged_message_round_trips(logged in stored_row()) {
         let decoded = decode_logged_message(&encode_logged_message(&logged))
             .expect("an encoded history row decodes");
         prop_assert_eq!(decoded.message_id(), logged.message_id());

@@ -302,3 +302,13 @@ fn malformed_storage_bytes_are_refused_with_what_was_decoded() {
         }
     }
 }
+
+// A history row without its message (an empty or truncated value) is refused, not loaded
+// as an entry with an empty id.
+#[test]
+fn row_without_message_is_refused() {
+    for bytes in [&b""[..], &[0x12, 0x01, 0xaa][..]] {
+        let err = decode_logged_message(bytes).unwrap_err();
+        assert!(err.to_string().contains("holds no message"), "{err}");
+    }
+}

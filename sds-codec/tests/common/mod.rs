@@ -139,6 +139,14 @@ pub fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
 }
 
 /// Any history row.
+/// A history row as backends store it: always with its message.
+pub fn stored_row() -> impl Strategy<Value = LoggedMessage> {
+    (sds_message(), option::of(bytes())).prop_map(|(message, retrieval_hint)| LoggedMessage {
+        message: Some(message),
+        retrieval_hint,
+    })
+}
+
 pub fn logged_message() -> impl Strategy<Value = LoggedMessage> {
     (option::of(sds_message()), option::of(bytes())).prop_map(|(message, retrieval_hint)| {
         LoggedMessage {

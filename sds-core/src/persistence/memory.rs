@@ -6,7 +6,7 @@
 //! database with a real backend.
 //!
 //! [`Persistence::commit`] is atomic here: the snapshot and the history batch are applied
-//! under one lock, or not at all.
+//! under one lock, and nothing can fail once applying has started.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 type HistoryKey = (u64, String);
 
 /// One channel's stored state.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct StoredChannel {
     /// The last saved snapshot; `None` until the first save.
     meta: Option<ChannelMeta>,
@@ -162,9 +162,9 @@ impl MemoryPersistence {
         Ok(names)
     }
 
-    /// Test hook: the next [`Persistence::commit`] fails after staging its snapshot and
-    /// before applying its history batch, as a transaction aborted midway would; nothing of
-    /// that commit is applied. The failure is [`PersistenceError::Unavailable`].
+    /// Test hook: the next [`Persistence::commit`] that carries a history batch fails as a
+    /// transaction aborted between its snapshot and its history would: nothing of that
+    /// commit is applied. The failure is [`PersistenceError::Unavailable`].
     pub fn abort_next_commit_after_meta(&self) {
         self.abort_next_commit.store(true, Ordering::SeqCst);
     }
@@ -282,30 +282,24 @@ impl Persistence for MemoryPersistence {
             return Ok(());
         }
         self.with_channels(|channels| {
-            let Some(history) = history else {
-                // Meta only: a single assignment cannot be torn.
-                if let Some(meta) = meta {
-                    channels.entry(channel.to_owned()).or_default().meta = Some(meta.clone());
-                }
-                return Ok(());
-            };
-            // Both parts, or history only: stage on a copy and swap it in at the end, so a
-            // failure between the parts leaves the stored channel untouched.
-            let mut staged = channels.get(channel).cloned().unwrap_or_default();
-            if let Some(meta) = meta {
-                staged.meta = Some(meta.clone());
-            }
-            if self.abort_next_commit.swap(false, Ordering::SeqCst) {
-                tracing::debug!(channel, "in-memory commit aborted after staging its meta");
+            // Applying to memory cannot fail once it starts, so checking the one thing that
+            // can fail (the test hook) first, under the same lock, makes the commit atomic
+            // without staging a copy of the channel.
+            if history.is_some() && self.abort_next_commit.swap(false, Ordering::SeqCst) {
+                tracing::debug!(channel, "in-memory commit aborted between its parts");
                 return Err(PersistenceError::unavailable(
-                    "commit aborted after staging its meta (test hook)",
+                    "commit aborted between its snapshot and its history (test hook)",
                 ));
             }
-            staged.apply(history);
-            if staged.is_empty() {
+            let stored = channels.entry(channel.to_owned()).or_default();
+            if let Some(meta) = meta {
+                stored.meta = Some(meta.clone());
+            }
+            if let Some(history) = history {
+                stored.apply(history);
+            }
+            if stored.is_empty() {
                 channels.remove(channel);
-            } else {
-                channels.insert(channel.to_owned(), staged);
             }
             Ok(())
         })

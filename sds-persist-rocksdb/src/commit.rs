@@ -25,10 +25,11 @@ pub(crate) fn commit(
 ) -> Result<(), PersistenceError> {
     let keys = this.keys(channel);
     let mut batch = WriteBatch::default();
+    let has_both_parts = meta.is_some() && history.is_some();
     if let Some(meta) = meta {
         batch.put(keys.meta(), meta);
     }
-    if this.fail_commit_after_meta() {
+    if has_both_parts && this.take_commit_failure() {
         // Test hook: fail between the two halves of the transaction. Nothing staged so far
         // may reach the database.
         return Err(PersistenceError::unavailable(format!(

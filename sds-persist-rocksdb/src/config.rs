@@ -87,10 +87,14 @@ impl RocksDbBuilder {
         crate::db::open(self)
     }
 
-    /// Opens the database on Tokio's blocking thread pool.
+    /// Opens the database on Tokio's blocking thread pool (inline on the calling thread
+    /// when not inside a Tokio runtime).
     pub async fn open_async(self) -> Result<RocksDbPersistence, RocksDbError> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.open();
+        };
         let path = self.path.clone();
-        match tokio::task::spawn_blocking(move || self.open()).await {
+        match runtime.spawn_blocking(move || self.open()).await {
             Ok(result) => result,
             Err(join) => Err(RocksDbError::Io {
                 path,

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use async_trait::async_trait;
 use rocksdb::{DB, DBRecoveryMode, Options, WriteOptions};
@@ -15,6 +15,11 @@ use crate::config::RocksDbBuilder;
 use crate::error::{classify_io_error, classify_open_error, storage_error};
 use crate::keys::{ChannelKeys, LAYOUT_KEY, LAYOUT_VERSION};
 use crate::{RocksDbError, commit, load};
+
+/// Test hook states: commits run normally, the next one fails, or all fail.
+pub(crate) const FAIL_OFF: u8 = 0;
+pub(crate) const FAIL_ONCE: u8 = 1;
+pub(crate) const FAIL_ALWAYS: u8 = 2;
 
 /// What every handle on one open database shares.
 struct Shared {
@@ -30,7 +35,8 @@ struct Shared {
 /// siblings. The database closes when the last handle is dropped.
 ///
 /// Every operation runs on Tokio's blocking thread pool (`spawn_blocking`), never on an
-/// executor worker, so the trait's methods must be called from within a Tokio runtime.
+/// executor worker. Called outside a Tokio runtime (another executor), an operation runs
+/// inline on the calling thread instead: it works, but blocks that executor's thread.
 /// [`Persistence::commit`] writes the snapshot and the history batch of one protocol
 /// operation as one RocksDB write batch: both land or neither does.
 #[derive(Clone)]
@@ -38,7 +44,7 @@ pub struct RocksDbPersistence {
     shared: Arc<Shared>,
     namespace: Arc<str>,
     sync_writes: bool,
-    fail_commit_after_meta: Arc<AtomicBool>,
+    fail_commit_after_meta: Arc<AtomicU8>,
 }
 
 impl fmt::Debug for RocksDbPersistence {
@@ -65,7 +71,7 @@ impl RocksDbPersistence {
             shared: Arc::clone(&self.shared),
             namespace: Arc::from(namespace.into()),
             sync_writes: self.sync_writes,
-            fail_commit_after_meta: Arc::new(AtomicBool::new(false)),
+            fail_commit_after_meta: Arc::new(AtomicU8::new(FAIL_OFF)),
         }
     }
 
@@ -97,12 +103,18 @@ impl RocksDbPersistence {
         durable_write_options(self.sync_writes)
     }
 
-    pub(crate) fn fail_commit_after_meta(&self) -> bool {
-        self.fail_commit_after_meta.load(Ordering::SeqCst)
+    /// Whether the armed test hook makes this commit fail between its two halves (consuming
+    /// a one-shot arming).
+    pub(crate) fn take_commit_failure(&self) -> bool {
+        let hook = &self.fail_commit_after_meta;
+        hook.load(Ordering::SeqCst) == FAIL_ALWAYS
+            || hook
+                .compare_exchange(FAIL_ONCE, FAIL_OFF, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
     }
 
-    pub(crate) fn set_fail_commit_after_meta_flag(&self, fail: bool) {
-        self.fail_commit_after_meta.store(fail, Ordering::SeqCst);
+    pub(crate) fn arm_commit_failure(&self, mode: u8) {
+        self.fail_commit_after_meta.store(mode, Ordering::SeqCst);
     }
 
     /// Runs `op` with a clone of this handle on the blocking thread pool.
@@ -112,9 +124,17 @@ impl RocksDbPersistence {
         F: FnOnce(&RocksDbPersistence) -> Result<T, PersistenceError> + Send + 'static,
     {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || op(&this))
-            .await
-            .map_err(|join| PersistenceError::other_from(format!("{what}: task failed"), join))?
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || op(&this))
+                .await
+                .map_err(|join| {
+                    PersistenceError::other_from(format!("{what}: task failed"), join)
+                })?,
+            // Not inside Tokio: there is no blocking pool to use, so block the caller (its
+            // executor's thread) rather than panic.
+            Err(_) => op(&this),
+        }
     }
 }
 
@@ -232,7 +252,7 @@ pub(crate) fn open(builder: RocksDbBuilder) -> Result<RocksDbPersistence, RocksD
         shared: Arc::new(Shared { db, path }),
         namespace: Arc::from(namespace),
         sync_writes,
-        fail_commit_after_meta: Arc::new(AtomicBool::new(false)),
+        fail_commit_after_meta: Arc::new(AtomicU8::new(FAIL_OFF)),
     })
 }
 

@@ -177,9 +177,17 @@ impl ChannelKeys {
     }
 }
 
-/// Parses any history key back into (namespace, channel, lamport, message id).
+/// A history key parsed back into (namespace, channel, lamport, message id).
 #[cfg(test)]
-pub(crate) fn decode_history_key(key: &[u8]) -> Option<(&[u8], &[u8], u64, &[u8])> {
+type DecodedHistoryKey<'k> = (&'k [u8], &'k [u8], u64, &'k [u8]);
+
+/// A meta or index key parsed back into (tag, namespace, channel, rest).
+#[cfg(test)]
+type DecodedChannelKey<'k> = (u8, &'k [u8], &'k [u8], &'k [u8]);
+
+/// Parses any history key back into its components.
+#[cfg(test)]
+pub(crate) fn decode_history_key(key: &[u8]) -> Option<DecodedHistoryKey<'_>> {
     let rest = key.strip_prefix(&[TAG_HISTORY])?;
     let (namespace, rest) = take_length_prefixed(rest)?;
     let (channel, rest) = take_length_prefixed(rest)?;
@@ -190,9 +198,9 @@ pub(crate) fn decode_history_key(key: &[u8]) -> Option<(&[u8], &[u8], u64, &[u8]
     Some((namespace, channel, decode_lamport(lamport)?, id))
 }
 
-/// Parses a meta or index key back into (tag, namespace, channel, rest).
+/// Parses a meta or index key back into its components.
 #[cfg(test)]
-pub(crate) fn decode_channel_key(key: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+pub(crate) fn decode_channel_key(key: &[u8]) -> Option<DecodedChannelKey<'_>> {
     let (tag, rest) = key.split_first()?;
     let (namespace, rest) = take_length_prefixed(rest)?;
     let (channel, rest) = take_length_prefixed(rest)?;

@@ -15,7 +15,7 @@
 //! - **Durability**: the write-ahead log is always on; fsync per commit is
 //!   [configurable](RocksDbBuilder#durability) and off by default, for reasons given there.
 //! - **Blocking**: RocksDB calls block, so every operation runs on Tokio's blocking thread
-//!   pool; the async methods must be awaited inside a Tokio runtime.
+//!   pool, never on an executor worker (outside Tokio they run inline on the caller).
 //! - **Errors**: opening returns a typed [`RocksDbError`] (locked, not a directory, permission
 //!   denied, not a database, …); operations return
 //!   [`PersistenceError`](sds_core::persistence::PersistenceError) (`Unavailable` for I/O,
@@ -40,6 +40,8 @@
 
 mod commit;
 mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod db;
 mod error;
 mod keys;

@@ -5,18 +5,25 @@ use rocksdb::WriteBatch;
 use sds_core::persistence::PersistenceError;
 
 use crate::RocksDbPersistence;
-use crate::db::write_error;
+use crate::db::{FAIL_ALWAYS, FAIL_OFF, FAIL_ONCE, write_error};
 use crate::keys::encode_lamport;
 
 impl RocksDbPersistence {
-    /// Test hook: while set, [`commit`](sds_core::persistence::Persistence::commit) (and
-    /// `save_channel_meta` / `update_history`, which go through it) stages the snapshot into
-    /// its write batch and then fails before staging the history and before writing, so
-    /// nothing of the operation reaches the database. Affects this handle and its clones,
-    /// not siblings made with `with_namespace`.
+    /// Test hook: while set, every [`commit`](sds_core::persistence::Persistence::commit)
+    /// that carries both a snapshot and a history batch stages the snapshot into its write
+    /// batch and then fails with `Unavailable` before staging the history and before
+    /// writing, so nothing of the operation reaches the database.
+    /// Affects this handle and its clones, not siblings made with `with_namespace`.
     #[doc(hidden)]
     pub fn set_fail_commit_after_meta(&self, fail: bool) {
-        self.set_fail_commit_after_meta_flag(fail);
+        self.arm_commit_failure(if fail { FAIL_ALWAYS } else { FAIL_OFF });
+    }
+
+    /// Test hook: like [`set_fail_commit_after_meta`](Self::set_fail_commit_after_meta), for
+    /// the next such commit only (the in-memory backend's hook of the same name).
+    #[doc(hidden)]
+    pub fn abort_next_commit_after_meta(&self) {
+        self.arm_commit_failure(FAIL_ONCE);
     }
 
     /// Test hook: writes `bytes` as the raw stored snapshot of `channel`.

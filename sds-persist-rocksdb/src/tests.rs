@@ -503,3 +503,25 @@ fn another_layout_version_is_refused() {
         "{err:?}"
     );
 }
+
+#[test]
+fn operations_outside_tokio_run_inline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    let update = append(&[message("a", 1)]);
+    block_on_without_runtime(db.commit("ch", Some(&meta(1)), Some(&update))).expect("commit");
+    let loaded = block_on_without_runtime(db.load_channel("ch")).expect("load");
+    assert_eq!(loaded.history, update.append);
+}
+
+/// Polls a future to completion on this thread with no runtime at all (the backend's futures
+/// complete without being woken when no Tokio runtime is present).
+fn block_on_without_runtime<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the operation did not complete inline"),
+    }
+}

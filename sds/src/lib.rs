@@ -61,6 +61,8 @@ pub use sds_core::{
     Event, Events, ManagerBuilder, Persistence, PersistenceError, ReliabilityConfig,
     ReliabilityManager, SdsError, UnwrapStatus, Unwrapped,
 };
+/// The conformance suite every backend must pass.
+pub use sds_persist_conformance as conformance;
 #[cfg(feature = "rocksdb")]
 /// The embedded RocksDB backend.
 pub use sds_persist_rocksdb as rocksdb;

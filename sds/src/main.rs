@@ -216,9 +216,15 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
 
 async fn conformance(url: &str) -> ExitCode {
     match sds::conformance_runner::run_url(url).await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(message) => fail(&message),
+        Ok(report) => {
+            println!("{}", report.table());
+            if report.is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => fail(&err.to_string()),
     }
 }
 

@@ -166,3 +166,25 @@ fn inspect_prints_a_stored_channel() {
     assert!(stdout.contains("history (oldest first): 20"), "{stdout}");
     assert!(stdout.contains("schema version 1"), "{stdout}");
 }
+
+// The conformance subcommand runs the whole suite against the in-memory backend.
+#[test]
+fn conformance_on_memory_passes() {
+    let output = sds(&["conformance", "--backend", "memory://"]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("history_loads_in_lamport_then_id_order"),
+        "{stdout}"
+    );
+}
+
+// Asking for a backend whose feature is missing fails instead of passing vacuously.
+#[cfg(not(feature = "redis"))]
+#[test]
+fn conformance_on_missing_backend_fails() {
+    assert_one_line_error(
+        &sds(&["conformance", "--backend", "redis://127.0.0.1:6379"]),
+        "--features redis",
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use sds_codec::storage::ChannelData;
+use sds_codec::storage::{ChannelData, encode_channel_meta};
 use sds_codec::wire::SdsMessage;
 use sds_core::PersistenceError;
 
@@ -46,8 +46,10 @@ pub fn render(namespace: &str, channel: &str, data: &ChannelData) -> String {
     let _ = writeln!(out, "namespace {namespace:?}, channel {channel:?}");
     let _ = writeln!(
         out,
-        "schema version {}, lamport {}",
-        meta.schema_version, meta.lamport
+        "schema version {}, lamport {}, snapshot {} bytes",
+        meta.schema_version,
+        meta.lamport,
+        encode_channel_meta(&meta).len()
     );
     let _ = writeln!(out, "outgoing (unacknowledged): {}", meta.outgoing.len());
     for entry in &meta.outgoing {

@@ -1,7 +1,7 @@
 //! The `sds` command-line tool: the simulator (the main job), the conformance suite and
 //! a stored-channel inspector.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -114,6 +114,13 @@ fn main() -> ExitCode {
     })
 }
 
+/// Writes to stdout, tolerating a closed pipe (`sds inspect … | head`): a reader that went
+/// away is not an error worth a panic.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
@@ -166,7 +173,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
         Err(err) => return fail(&err.to_string()),
     };
     if !args.json {
-        println!(
+        out(&format!(
             "simulating {} participants, {} messages, loss {:.0}%, {} restarts, seed {}, backend {}",
             config.participants,
             config.messages,
@@ -174,7 +181,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
             config.restarts,
             config.seed,
             backend.describe()
-        );
+        ));
     }
     let bar = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -201,11 +208,11 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     };
     if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => out(&json),
             Err(err) => return fail(&format!("cannot serialize the report: {err}")),
         }
     } else {
-        println!("{report}");
+        out(&report.to_string());
     }
     if report.converged {
         ExitCode::SUCCESS
@@ -217,7 +224,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
 async fn conformance(url: &str) -> ExitCode {
     match sds::conformance_runner::run_url(url).await {
         Ok(report) => {
-            println!("{}", report.table());
+            out(&report.table());
             if report.is_success() {
                 ExitCode::SUCCESS
             } else {
@@ -235,7 +242,7 @@ async fn inspect(url: &str, namespace: &str, channel: &str) -> ExitCode {
     };
     match sds::inspect::inspect_channel(&backend, namespace, channel).await {
         Ok(text) => {
-            print!("{text}");
+            out(text.trim_end());
             ExitCode::SUCCESS
         }
         Err(err) => fail(&format!("cannot load channel {channel:?}: {err}")),

@@ -5,31 +5,14 @@
 
 mod support;
 
-use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
+use sds_core::codec::wire::{SdsMessage, decode_message, encode_message};
 use sds_core::{DropReason, Event, ReliabilityConfig, SdsError, UnwrapStatus};
 use support::{Peer, test_config};
 
 const CH: &str = "room";
 
 fn content_message(sender: &str, id: &str, lamport: u64, deps: &[&str]) -> Vec<u8> {
-    let message = SdsMessage {
-        sender_id: sender.into(),
-        message_id: id.into(),
-        channel_id: CH.into(),
-        lamport_timestamp: Some(lamport),
-        causal_history: deps
-            .iter()
-            .map(|dep| HistoryEntry {
-                message_id: (*dep).into(),
-                retrieval_hint: None,
-                sender_id: Some(sender.into()),
-            })
-            .collect(),
-        bloom_filter: None,
-        repair_request: vec![],
-        content: Some(format!("content of {id}").into_bytes()),
-    };
-    encode_message(&message).expect("encodes")
+    support::crafted(sender, CH, id, lamport, deps)
 }
 
 // A wrapped message unwraps at a peer into the same content, delivered once.

@@ -274,25 +274,10 @@ pub async fn concurrent_commits_to_one_channel_never_tear<H: Harness>(
 
     let started = Instant::now();
     let outcome = tokio::time::timeout(DEADLOCK_GUARD, async {
-        let mut first_error = None;
-        while let Some(joined) = writers.join_next().await {
-            let result = joined
-                .map_err(|err| format!("a writer task died: {err}"))
-                .and_then(|r| r);
-            if let Err(err) = result {
-                first_error.get_or_insert(err);
-            }
-        }
+        let writer_error = first_task_error(&mut writers, "writer").await;
         done.store(true, Ordering::SeqCst);
-        while let Some(joined) = readers.join_next().await {
-            let result = joined
-                .map_err(|err| format!("a reader task died: {err}"))
-                .and_then(|r| r);
-            if let Err(err) = result {
-                first_error.get_or_insert(err);
-            }
-        }
-        first_error
+        let reader_error = first_task_error(&mut readers, "reader").await;
+        writer_error.or(reader_error)
     })
     .await;
     match outcome {
@@ -361,16 +346,7 @@ pub async fn commits_to_different_channels_do_not_block_each_other<H: Harness>(
     }
     let started = Instant::now();
     let outcome = tokio::time::timeout(DEADLOCK_GUARD, async {
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let result = joined
-                .map_err(|err| format!("a task died: {err}"))
-                .and_then(|r| r);
-            if let Err(err) = result {
-                first_error.get_or_insert(err);
-            }
-        }
-        first_error
+        first_task_error(&mut tasks, "committer").await
     })
     .await;
     match outcome {
@@ -402,4 +378,19 @@ pub async fn commits_to_different_channels_do_not_block_each_other<H: Harness>(
         expect_loaded(&*backend, &ch, &want, "after the concurrent commits").await?;
     }
     Ok(())
+}
+
+/// Waits for every task of `tasks` and returns the first failure, a panicked or cancelled
+/// task included (named by `role`).
+async fn first_task_error(tasks: &mut JoinSet<Result<(), String>>, role: &str) -> Option<String> {
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined
+            .map_err(|err| format!("a {role} task died: {err}"))
+            .and_then(|r| r);
+        if let Err(err) = result {
+            first_error.get_or_insert(err);
+        }
+    }
+    first_error
 }

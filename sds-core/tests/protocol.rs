@@ -6,7 +6,7 @@
 mod support;
 
 use sds_core::codec::wire::{SdsMessage, decode_message, encode_message};
-use sds_core::{DropReason, Event, ReliabilityConfig, SdsError, UnwrapStatus};
+use sds_core::{DropReason, Event, Persistence, ReliabilityConfig, SdsError, UnwrapStatus};
 use support::{Peer, test_config};
 
 const CH: &str = "room";
@@ -583,6 +583,68 @@ async fn missing_dependencies_are_bounded() {
             .incoming
             .is_empty()
     );
+}
+
+// Dependencies that wait in our own buffer do not count against the bound: with a
+// 200-entry causal history (as @waku/sds sends), one unrepaired loss must not turn every
+// later message that names the buffered ones into a drop.
+#[tokio::test]
+async fn buffered_dependencies_do_not_count_against_the_bound() {
+    let config = ReliabilityConfig {
+        max_missing_dependencies: 2,
+        ..test_config()
+    };
+    let bob = Peer::with_config("bob", config);
+    // "lost" never arrives; w0..w4 each wait for it (and for each other).
+    let mut names: Vec<String> = vec!["lost".into()];
+    for n in 0..5u64 {
+        let id = format!("w{n}");
+        let deps: Vec<&str> = names.iter().map(String::as_str).collect();
+        let status = bob
+            .receive(&content_message("alice", &id, 10 + n, &deps))
+            .await;
+        assert!(
+            matches!(status.status, UnwrapStatus::Buffered { .. }),
+            "{id}: {:?}",
+            status.status
+        );
+        names.push(id);
+    }
+    assert_eq!(
+        bob.manager.channel_state(CH).await.unwrap().incoming.len(),
+        5
+    );
+}
+
+// A message dropped at the bound does not cancel our own request for it: it is still
+// missing, and later messages still need it.
+#[tokio::test]
+async fn dropped_message_keeps_our_request_for_it() {
+    let config = ReliabilityConfig {
+        max_missing_dependencies: 1,
+        ..test_config()
+    };
+    let bob = Peer::with_config("bob", config);
+    bob.receive(&content_message("alice", "m2", 20, &["m1"]))
+        .await;
+    let outcome = bob
+        .receive(&content_message("alice", "m1", 10, &["x", "y"]))
+        .await;
+    assert!(matches!(outcome.status, UnwrapStatus::Dropped(_)));
+    let stored = bob
+        .store
+        .inner()
+        .load_channel(CH)
+        .await
+        .unwrap()
+        .meta
+        .unwrap();
+    let requested: Vec<String> = stored
+        .outgoing_repairs
+        .into_iter()
+        .map(|repair| repair.entry.unwrap().message_id)
+        .collect();
+    assert_eq!(requested, vec!["m1"]);
 }
 
 // Lamport follows the clock in milliseconds and always increases.

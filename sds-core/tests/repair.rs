@@ -11,8 +11,8 @@ use sds_core::{Clock, Event, ManualClock, Persistence, ReliabilityConfig};
 use support::{Peer, START_MS, new_store, test_config};
 
 const CH: &str = "room";
-const T_MIN: i64 = 30_000;
-const T_MAX: i64 = 300_000;
+const T_MIN: i64 = 10_000;
+const T_MAX: i64 = 60_000;
 
 async fn stored_meta(peer: &Peer) -> ChannelMeta {
     peer.store
@@ -70,7 +70,7 @@ async fn request_time_is_within_bounds() {
     assert!(requested_ids(&carol.send(CH, "early").await).is_empty());
     carol.clock.set(t_req);
     assert_eq!(requested_ids(&carol.send(CH, "due").await), vec!["m1"]);
-    // Sent once: the request leaves the buffer.
+    // Sent: the request waits a fresh T_req before it is asked again.
     assert!(requested_ids(&carol.send(CH, "after").await).is_empty());
 }
 
@@ -143,12 +143,15 @@ async fn response_groups_limit_responders() {
 // rest wait for the next one.
 #[tokio::test]
 async fn most_overdue_first_and_capped() {
-    let (alice, _bob, carol) = trio(test_config());
+    let config = ReliabilityConfig {
+        max_repair_requests: 3,
+        ..test_config()
+    };
+    let (alice, _bob, carol) = trio(config);
     let lost: Vec<String> = (0..5).map(|n| format!("lost-{n}")).collect();
     for id in &lost {
         alice.send(CH, id).await;
     }
-    assert_eq!(test_config().max_repair_requests, 3);
     carol.receive(&alice.send(CH, "last").await).await;
     let mut expected: Vec<(i64, String)> = stored_meta(&carol)
         .await
@@ -179,9 +182,10 @@ async fn arrival_cancels_request() {
     assert!(requested_ids(&carol.send(CH, "c1").await).is_empty());
 }
 
-// A peer asking for the same message cancels our own request (theirs suffices).
+// A peer asking for the same message postpones our own request by a fresh T_req: their
+// answer reaches us too, and if it is lost we still ask ourselves.
 #[tokio::test]
-async fn peer_request_cancels_ours() {
+async fn peer_request_postpones_ours() {
     let clock = ManualClock::new(START_MS);
     let alice = Peer::with("alice", test_config(), new_store(), clock.clone());
     let bob = Peer::with("bob", test_config(), new_store(), clock.clone());
@@ -195,7 +199,15 @@ async fn peer_request_cancels_ours() {
     let request = carol.send(CH, "c1").await;
     assert_eq!(requested_ids(&request), vec!["m1"]);
     bob.receive(&request).await;
-    assert!(stored_meta(&bob).await.outgoing_repairs.is_empty());
+    let postponed_to = request_at(clock.now_ms(), "bob", "m1", T_MIN as u64, T_MAX as u64);
+    let meta = stored_meta(&bob).await;
+    assert_eq!(meta.outgoing_repairs.len(), 1);
+    assert_eq!(meta.outgoing_repairs[0].request_at_ms, postponed_to);
+    clock.set(postponed_to - 1);
+    assert!(requested_ids(&bob.send(CH, "b1").await).is_empty());
+    // Nobody answered carol: bob asks himself.
+    clock.set(postponed_to);
+    assert_eq!(requested_ids(&bob.send(CH, "b2").await), vec!["m1"]);
 }
 
 // Marking the dependency met out of band cancels the request.
@@ -243,19 +255,41 @@ async fn empty_participant_disables_repair() {
     assert!(stored_meta(&anon).await.outgoing_repairs.is_empty());
 }
 
-// Unanswered requests are forgotten T_max after they fell due.
+// A request that a buffered message waits for is never forgotten, however long it stays
+// unsent or unanswered: forgetting it would leave that message buffered forever.
 #[tokio::test]
-async fn expired_requests_are_dropped() {
+async fn awaited_requests_are_kept_until_answered() {
     let (alice, _bob, carol) = trio(test_config());
     alice.send(CH, "m1").await;
     carol.receive(&alice.send(CH, "m2").await).await;
-    let t_req = stored_meta(&carol).await.outgoing_repairs[0].request_at_ms;
-    carol.clock.set(t_req + T_MAX - 1);
-    carol.manager.sweep_repairs().await;
-    assert_eq!(stored_meta(&carol).await.outgoing_repairs.len(), 1);
-    carol.clock.set(t_req + T_MAX);
-    carol.manager.sweep_repairs().await;
-    assert!(stored_meta(&carol).await.outgoing_repairs.is_empty());
+    for _ in 0..10 {
+        carol.clock.advance(T_MAX);
+        carol.manager.sweep_repairs().await;
+        assert_eq!(stored_meta(&carol).await.outgoing_repairs.len(), 1);
+        assert_eq!(
+            requested_ids(&carol.manager.build_sync_message(CH).await.unwrap()),
+            vec!["m1"]
+        );
+    }
+}
+
+// A loss only a sync revealed (no buffered message waits for it) is given up after five
+// unanswered requests: the id may be gone from every log.
+#[tokio::test]
+async fn sync_revealed_loss_is_given_up_after_five_requests() {
+    let (alice, bob, _carol) = trio(test_config());
+    alice.send(CH, "last").await;
+    bob.receive(&alice.manager.build_sync_message(CH).await.unwrap())
+        .await;
+    for attempt in 1..=5 {
+        bob.clock.advance(T_MAX);
+        let sync = bob.manager.build_sync_message(CH).await.unwrap();
+        assert_eq!(requested_ids(&sync), vec!["last"], "attempt {attempt}");
+        bob.manager.sweep_repairs().await;
+    }
+    bob.clock.advance(T_MAX);
+    bob.manager.sweep_repairs().await;
+    assert!(stored_meta(&bob).await.outgoing_repairs.is_empty());
 }
 
 // Three participants over a lossy network: carol misses m1, asks; alice (the sender)
@@ -315,25 +349,44 @@ async fn three_participants_exactly_one_rebroadcast() {
     );
 }
 
-// A request whose answer never came is re-armed by the incoming sweep while the
-// dependency is still missing, so one lost rebroadcast cannot stall a message forever.
+// A request whose answer never came is asked again at a fresh T_req, so one lost request
+// or one lost rebroadcast cannot stall a message forever.
 #[tokio::test]
-async fn unanswered_request_is_rearmed() {
+async fn unanswered_request_is_asked_again() {
     let (alice, _bob, carol) = trio(test_config());
     alice.send(CH, "m1").await;
     carol.receive(&alice.send(CH, "m2").await).await;
     carol.clock.advance(T_MAX);
     assert_eq!(requested_ids(&carol.send(CH, "c1").await), vec!["m1"]);
-    carol.manager.sweep_incoming().await;
     let meta = stored_meta(&carol).await;
     assert_eq!(meta.outgoing_repairs.len(), 1);
     let now = carol.clock.now_ms();
-    assert_eq!(
-        meta.outgoing_repairs[0].request_at_ms,
-        request_at(now, "carol", "m1", T_MIN as u64, T_MAX as u64)
-    );
-    carol.clock.advance(T_MAX);
+    let again_at = request_at(now, "carol", "m1", T_MIN as u64, T_MAX as u64);
+    assert_eq!(meta.outgoing_repairs[0].request_at_ms, again_at);
+    carol.clock.set(again_at);
     assert_eq!(requested_ids(&carol.send(CH, "c2").await), vec!["m1"]);
+}
+
+// A dependency that sits in our own buffer is never requested: it arrived, it only waits
+// for its own dependencies. Only the id nobody sent us is asked for.
+#[tokio::test]
+async fn buffered_dependencies_are_not_requested() {
+    let (alice, _bob, carol) = trio(test_config());
+    alice.send(CH, "m1").await;
+    let m2 = alice.send(CH, "m2").await;
+    let m3 = alice.send(CH, "m3").await;
+    carol.receive(&m3).await;
+    carol.receive(&m2).await;
+    let mut requested: Vec<String> = stored_meta(&carol)
+        .await
+        .outgoing_repairs
+        .into_iter()
+        .map(|repair| repair.entry.unwrap().message_id)
+        .collect();
+    requested.sort();
+    assert_eq!(requested, vec!["m1"]);
+    carol.clock.advance(T_MAX);
+    assert_eq!(requested_ids(&carol.send(CH, "c1").await), vec!["m1"]);
 }
 
 // A sync message naming a message we never received reveals the loss: it is reported and

@@ -5,10 +5,12 @@
 //! [`Channel::drain_events`]), history changes queued in its [`PendingHistory`], and a
 //! "meta dirty" flag telling the driver a snapshot save is due.
 
+mod incoming;
 mod log;
+mod repair;
 mod snapshot;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use sds_codec::wire::{HistoryEntry, MessageKind, SdsMessage, encode_message};
@@ -21,9 +23,10 @@ use crate::error::SdsError;
 use crate::event::{DropReason, Event};
 use crate::hints::RetrievalHintProvider;
 use crate::pending_history::PendingHistory;
-use crate::repair_timing::{in_response_group, request_at, response_at};
 
+use incoming::{Incoming, IncomingBuffer};
 use log::LocalLog;
+use repair::{IncomingRepair, OutgoingRepair};
 
 /// What the protocol needs to know about the local participant.
 #[derive(Debug, Clone)]
@@ -83,24 +86,20 @@ struct Outgoing {
     possible_acks: u32,
 }
 
-#[derive(Debug, Clone)]
-struct Incoming {
-    message: SdsMessage,
-    missing: BTreeSet<String>,
-    received_at: UnixMillis,
+/// The causal dependencies of a received message that are not delivered yet.
+#[derive(Debug, Default)]
+struct Dependencies {
+    /// Never received here: these are asked for and count against
+    /// `max_missing_dependencies`.
+    unknown: Vec<HistoryEntry>,
+    /// Received, but waiting in the incoming buffer for dependencies of their own.
+    waiting: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct OutgoingRepair {
-    entry: HistoryEntry,
-    request_at: UnixMillis,
-}
-
-#[derive(Debug, Clone)]
-struct IncomingRepair {
-    entry: HistoryEntry,
-    bytes: Vec<u8>,
-    respond_at: UnixMillis,
+impl Dependencies {
+    fn all_met(&self) -> bool {
+        self.unknown.is_empty() && self.waiting.is_empty()
+    }
 }
 
 /// The protocol state of one channel.
@@ -112,7 +111,7 @@ pub(crate) struct Channel {
     log: LocalLog,
     bloom: RollingBloomFilter,
     outgoing: Vec<Outgoing>,
-    incoming: Vec<Incoming>,
+    incoming: IncomingBuffer,
     outgoing_repairs: BTreeMap<String, OutgoingRepair>,
     incoming_repairs: BTreeMap<String, IncomingRepair>,
     pending: PendingHistory,
@@ -141,7 +140,7 @@ impl Channel {
             log: LocalLog::default(),
             bloom,
             outgoing: Vec::new(),
-            incoming: Vec::new(),
+            incoming: IncomingBuffer::default(),
             outgoing_repairs: BTreeMap::new(),
             incoming_repairs: BTreeMap::new(),
             pending: PendingHistory::default(),
@@ -227,9 +226,7 @@ impl Channel {
     }
 
     fn is_buffered(&self, message_id: &str) -> bool {
-        self.incoming
-            .iter()
-            .any(|entry| entry.message.message_id == message_id)
+        self.incoming.contains(message_id)
     }
 
     /// A message older than everything in a full log, whose id the bloom filter knows, was
@@ -290,25 +287,6 @@ impl Channel {
         }
     }
 
-    /// Ids of the outgoing repair entries due at `now`, most overdue first, capped.
-    fn due_repair_requests(&self, now: UnixMillis) -> Vec<HistoryEntry> {
-        if !self.settings.repair_active() {
-            return Vec::new();
-        }
-        let mut due: Vec<&OutgoingRepair> = self
-            .outgoing_repairs
-            .values()
-            .filter(|repair| repair.request_at <= now)
-            .collect();
-        due.sort_by(|a, b| {
-            (a.request_at, &a.entry.message_id).cmp(&(b.request_at, &b.entry.message_id))
-        });
-        due.into_iter()
-            .take(self.config().max_repair_requests)
-            .map(|repair| repair.entry.clone())
-            .collect()
-    }
-
     /// Wraps application content into a message to broadcast (RFC "send").
     pub(crate) fn wrap(
         &mut self,
@@ -355,9 +333,7 @@ impl Channel {
         // Encode before touching state, so an oversize message leaves the channel as it was.
         let bytes = encode_message(&message)?;
         self.lamport = lamport;
-        for request in &message.repair_request {
-            self.outgoing_repairs.remove(&request.message_id);
-        }
+        self.requests_sent(now, &message.repair_request);
         self.bloom.insert(&message.message_id);
         // Buffered copies drop the bloom filter: at the default size it is ~18 KB, and every
         // snapshot would carry one per unacknowledged message. A resend attaches the
@@ -377,26 +353,28 @@ impl Channel {
 
     /// Builds a sync message: causal history, bloom filter and due repair requests, no
     /// content. Never logged or buffered.
+    ///
+    /// A sync ticks the Lamport clock like a send, as @waku/sds does: peers then see our
+    /// clock advance with time even while we have nothing to say.
     pub(crate) fn build_sync(&mut self, now: UnixMillis) -> Result<Vec<u8>, SdsError> {
         let repair_request = self.due_repair_requests(now);
+        let lamport = unix_to_lamport(now).max(self.lamport.saturating_add(1));
         let message = SdsMessage {
             sender_id: self.settings.participant_id.clone(),
-            message_id: format!(
-                "sync:{}:{}:{}",
-                self.settings.participant_id, self.lamport, now
-            ),
+            message_id: format!("sync:{}:{}:{}", self.settings.participant_id, lamport, now),
             channel_id: self.id.clone(),
-            lamport_timestamp: Some(self.lamport),
+            lamport_timestamp: Some(lamport),
             causal_history: self.causal_history(),
             bloom_filter: Some(self.bloom.to_bytes()),
             repair_request,
             content: None,
         };
         let bytes = encode_message(&message)?;
-        for request in &message.repair_request {
-            self.outgoing_repairs.remove(&request.message_id);
-            self.meta_dirty = true;
-        }
+        // The tick alone does not dirty the snapshot: an idle channel's sync must not
+        // commit, and a tick lost in a crash only matters while the clock is ahead of
+        // wall time, where the next send's max(now, lamport + 1) still orders correctly.
+        self.lamport = lamport;
+        self.requests_sent(now, &message.repair_request);
         Ok(bytes)
     }
 
@@ -431,30 +409,32 @@ impl Channel {
         }
         if self.log.contains(&id) || self.is_buffered(&id) || self.is_evicted_duplicate(&message) {
             // Someone rebroadcast a message we hold: our own repair work for it is moot.
-            let cleared = self.outgoing_repairs.remove(&id).is_some()
-                | self.incoming_repairs.remove(&id).is_some();
-            self.meta_dirty |= cleared;
+            self.clear_repairs(&id);
             return UnwrapStatus::Duplicate;
         }
         self.observe(now, &message);
-        self.outgoing_repairs.remove(&id);
-        self.incoming_repairs.remove(&id);
 
-        let missing = self.missing_dependencies(&message);
-        if missing.is_empty() {
+        let dependencies = self.dependencies_of(&message);
+        if dependencies.all_met() {
+            self.clear_repairs(&id);
             self.bloom.insert(&id);
             self.deliver(message);
             self.cascade(vec![id]);
             return UnwrapStatus::Delivered;
         }
-        let drop_reason = if missing.len() > self.config().max_missing_dependencies {
-            Some(DropReason::TooManyMissingDependencies(missing.len()))
+        // Only ids we never received count against the bound: a dependency waiting in our
+        // buffer costs nothing new, and counting it would turn one unrepaired loss into a
+        // drop of every later message that names it (and they name up to 200 ids).
+        let unknown = dependencies.unknown.len();
+        let drop_reason = if unknown > self.config().max_missing_dependencies {
+            Some(DropReason::TooManyMissingDependencies(unknown))
         } else if self.incoming.len() >= self.config().max_incoming_buffer {
             Some(DropReason::IncomingBufferFull)
         } else {
             None
         };
         if let Some(reason) = drop_reason {
+            // A dropped message keeps any request we have out for it: it is still missing.
             debug!(channel = %self.id, message_id = %id, ?reason, "dropping received message");
             self.events.push(Event::MessageDropped {
                 channel: self.id.clone(),
@@ -463,17 +443,22 @@ impl Channel {
             });
             return UnwrapStatus::Dropped(reason);
         }
+        self.clear_repairs(&id);
         self.bloom.insert(&id);
-        self.schedule_repairs(now, &missing);
-        let missing_ids: Vec<String> = missing
+        self.schedule_repairs(now, &dependencies.unknown);
+        let mut missing_ids: Vec<String> = dependencies
+            .unknown
             .iter()
             .map(|entry| entry.message_id.clone())
             .collect();
-        self.events.push(Event::MissingDependencies {
-            channel: self.id.clone(),
-            message_id: id,
-            missing,
-        });
+        missing_ids.extend(dependencies.waiting);
+        if !dependencies.unknown.is_empty() {
+            self.events.push(Event::MissingDependencies {
+                channel: self.id.clone(),
+                message_id: id,
+                missing: dependencies.unknown,
+            });
+        }
         message.bloom_filter = None;
         self.incoming.push(Incoming {
             message,
@@ -486,64 +471,22 @@ impl Channel {
         }
     }
 
-    fn missing_dependencies(&self, message: &SdsMessage) -> Vec<HistoryEntry> {
+    /// Sorts the message's causal history into what is met, what we never received and
+    /// what waits in our buffer; each id once.
+    fn dependencies_of(&self, message: &SdsMessage) -> Dependencies {
         let mut seen = HashSet::new();
-        message
-            .causal_history
-            .iter()
-            .filter(|entry| seen.insert(entry.message_id.as_str()))
-            .filter(|entry| !self.dependency_met(&entry.message_id))
-            .cloned()
-            .collect()
-    }
-
-    fn schedule_repairs(&mut self, now: UnixMillis, missing: &[HistoryEntry]) {
-        if !self.settings.repair_active() {
-            return;
-        }
-        for entry in missing {
-            if self.outgoing_repairs.contains_key(&entry.message_id) {
+        let mut dependencies = Dependencies::default();
+        for entry in &message.causal_history {
+            if !seen.insert(entry.message_id.as_str()) || self.dependency_met(&entry.message_id) {
                 continue;
             }
-            let request_at = request_at(
-                now,
-                &self.settings.participant_id,
-                &entry.message_id,
-                self.settings.config.repair_t_min_ms,
-                self.settings.config.repair_t_max_ms,
-            );
-            self.outgoing_repairs.insert(
-                entry.message_id.clone(),
-                OutgoingRepair {
-                    entry: entry.clone(),
-                    request_at,
-                },
-            );
+            if self.is_buffered(&entry.message_id) {
+                dependencies.waiting.push(entry.message_id.clone());
+            } else {
+                dependencies.unknown.push(entry.clone());
+            }
         }
-    }
-
-    /// A sync message is how the tail of a conversation gets repaired: its causal history
-    /// names the sender's newest messages, and any we lack (and are not already waiting
-    /// for in a buffered message) are reported and requested. The sync message itself is
-    /// never buffered.
-    fn detect_losses_from_sync(&mut self, now: UnixMillis, message: &SdsMessage) {
-        let missing: Vec<HistoryEntry> = self
-            .missing_dependencies(message)
-            .into_iter()
-            .filter(|entry| {
-                !self.is_buffered(&entry.message_id)
-                    && !self.outgoing_repairs.contains_key(&entry.message_id)
-            })
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        self.schedule_repairs(now, &missing);
-        self.events.push(Event::MissingDependencies {
-            channel: self.id.clone(),
-            message_id: message.message_id.clone(),
-            missing,
-        });
+        dependencies
     }
 
     /// The parts of receiving that content and sync messages share: the clock,
@@ -608,51 +551,6 @@ impl Channel {
         }
     }
 
-    fn handle_repair_requests(&mut self, now: UnixMillis, message: &SdsMessage) {
-        if !self.settings.repair_active() {
-            return;
-        }
-        for request in &message.repair_request {
-            let id = &request.message_id;
-            // A peer already asked for what we miss: our own request would only duplicate it.
-            self.outgoing_repairs.remove(id);
-            if self.incoming_repairs.contains_key(id) {
-                continue;
-            }
-            let Some(logged) = self.log.get(id) else {
-                continue;
-            };
-            let sender = logged.message.sender_id.clone();
-            let participant = &self.settings.participant_id;
-            if !in_response_group(
-                participant,
-                &sender,
-                id,
-                self.settings.config.repair_response_groups,
-            ) {
-                continue;
-            }
-            let Ok(bytes) = encode_message(&logged.message) else {
-                continue;
-            };
-            let respond_at = response_at(
-                now,
-                participant,
-                &sender,
-                id,
-                self.settings.config.repair_t_max_ms,
-            );
-            self.incoming_repairs.insert(
-                id.clone(),
-                IncomingRepair {
-                    entry: request.clone(),
-                    bytes,
-                    respond_at,
-                },
-            );
-        }
-    }
-
     fn deliver(&mut self, message: SdsMessage) {
         self.outgoing_repairs.remove(&message.message_id);
         // The log keeps the content too: it is what a repair rebroadcasts.
@@ -671,22 +569,9 @@ impl Channel {
     /// transitively, in (lamport, id) order within each wave.
     fn cascade(&mut self, mut newly_met: Vec<String>) {
         while !newly_met.is_empty() {
-            for entry in &mut self.incoming {
-                for id in &newly_met {
-                    entry.missing.remove(id);
-                }
-            }
+            self.incoming.resolve(&newly_met);
             newly_met.clear();
-            let (mut ready, waiting): (Vec<Incoming>, Vec<Incoming>) =
-                std::mem::take(&mut self.incoming)
-                    .into_iter()
-                    .partition(|entry| entry.missing.is_empty());
-            self.incoming = waiting;
-            ready.sort_by(|a, b| {
-                (a.message.lamport_timestamp, &a.message.message_id)
-                    .cmp(&(b.message.lamport_timestamp, &b.message.message_id))
-            });
-            for entry in ready {
+            for entry in self.incoming.take_where(|entry| entry.missing.is_empty()) {
                 newly_met.push(entry.message.message_id.clone());
                 self.deliver(entry.message);
             }
@@ -764,18 +649,12 @@ impl Channel {
             return rearmed;
         };
         let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
-        let (mut expired, waiting): (Vec<Incoming>, Vec<Incoming>) =
-            std::mem::take(&mut self.incoming)
-                .into_iter()
-                .partition(|entry| now.saturating_sub(entry.received_at) >= timeout);
-        self.incoming = waiting;
+        let expired = self
+            .incoming
+            .take_where(|entry| now.saturating_sub(entry.received_at) >= timeout);
         if expired.is_empty() {
             return rearmed;
         }
-        expired.sort_by(|a, b| {
-            (a.message.lamport_timestamp, &a.message.message_id)
-                .cmp(&(b.message.lamport_timestamp, &b.message.message_id))
-        });
         for entry in expired {
             let id = entry.message.message_id.clone();
             let lost: Vec<String> = entry.missing.into_iter().collect();
@@ -796,64 +675,6 @@ impl Channel {
         }
         self.meta_dirty = true;
         true
-    }
-
-    fn rearm_repairs(&mut self, now: UnixMillis) -> bool {
-        if !self.settings.repair_active() {
-            return false;
-        }
-        // A dependency that sits in our own buffer arrived already: it waits for its own
-        // dependencies, and asking peers for it again would only add traffic.
-        let unrequested: Vec<HistoryEntry> = self
-            .incoming
-            .iter()
-            .flat_map(|buffered| {
-                buffered
-                    .message
-                    .causal_history
-                    .iter()
-                    .filter(|dependency| buffered.missing.contains(&dependency.message_id))
-            })
-            .filter(|dependency| {
-                !self.outgoing_repairs.contains_key(&dependency.message_id)
-                    && !self.is_buffered(&dependency.message_id)
-            })
-            .cloned()
-            .collect();
-        let before = self.outgoing_repairs.len();
-        self.schedule_repairs(now, &unrequested);
-        let rearmed = self.outgoing_repairs.len() != before;
-        self.meta_dirty |= rearmed;
-        rearmed
-    }
-
-    /// Answers due repair requests and forgets outgoing requests nobody answered within
-    /// T_max of becoming due.
-    pub(crate) fn sweep_repairs(&mut self, now: UnixMillis) -> bool {
-        let mut changed = false;
-        let due: Vec<String> = self
-            .incoming_repairs
-            .iter()
-            .filter(|(_, repair)| repair.respond_at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
-            if let Some(repair) = self.incoming_repairs.remove(&id) {
-                changed = true;
-                self.events.push(Event::RepairReady {
-                    channel: self.id.clone(),
-                    message_id: repair.entry.message_id,
-                    bytes: repair.bytes,
-                });
-            }
-        }
-        let t_max = i64::try_from(self.config().repair_t_max_ms).unwrap_or(i64::MAX);
-        let before = self.outgoing_repairs.len();
-        self.outgoing_repairs
-            .retain(|_, repair| now < repair.request_at.saturating_add(t_max));
-        changed |= self.outgoing_repairs.len() != before;
-        self.meta_dirty |= changed;
-        changed
     }
 
     /// Rebuilds the bloom filter when it holds too many ids. The filter is not persisted,

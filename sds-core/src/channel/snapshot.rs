@@ -138,6 +138,7 @@ impl Channel {
                 OutgoingRepair {
                     entry,
                     request_at: repair.request_at_ms,
+                    requests_sent: 0,
                 },
             );
         }

@@ -285,7 +285,9 @@ async fn sync_revealed_loss_is_given_up_after_five_requests() {
         bob.clock.advance(T_MAX);
         let sync = bob.manager.build_sync_message(CH).await.unwrap();
         assert_eq!(requested_ids(&sync), vec!["last"], "attempt {attempt}");
+        // The answer to the request just sent may still come: nothing is given up yet.
         bob.manager.sweep_repairs().await;
+        assert_eq!(stored_meta(&bob).await.outgoing_repairs.len(), 1);
     }
     bob.clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
@@ -417,4 +419,87 @@ async fn sync_reveals_lost_tail() {
             .iter()
             .any(|e| matches!(e, Event::MissingDependencies { .. }))
     );
+}
+
+// Someone else's rebroadcast of a message we were about to send as an answer cancels our
+// answer, and that change alone is committed: after a restart we do not answer again.
+#[tokio::test]
+async fn rebroadcast_by_another_cancels_our_answer_durably() {
+    let (alice, bob, carol) = trio(test_config());
+    carol_misses_m1(&alice, &bob, &carol).await;
+    carol.clock.advance(T_MAX);
+    let request = carol.send(CH, "c1").await;
+    bob.receive(&request).await;
+    assert_eq!(stored_meta(&bob).await.incoming_repairs.len(), 1);
+    let m1 = alice.manager.log_ids(CH).await.unwrap();
+    assert_eq!(m1[0], "m1");
+    // Alice's rebroadcast (the original bytes) reaches bob as a duplicate.
+    let rebroadcast = {
+        let mut message = decode_message(&alice.send(CH, "probe").await).unwrap();
+        message.message_id = "m1".into();
+        message.lamport_timestamp = Some(START_MS as u64);
+        message.content = Some(b"content of m1".to_vec());
+        encode_message(&message).unwrap()
+    };
+    let commits = bob.commits();
+    bob.receive(&rebroadcast).await;
+    assert_eq!(bob.commits(), commits + 1);
+    assert!(stored_meta(&bob).await.incoming_repairs.is_empty());
+}
+
+// A sync naming more unknown ids than `max_missing_dependencies` schedules nothing; one
+// naming exactly that many schedules them all.
+#[tokio::test]
+async fn sync_loss_detection_obeys_the_missing_bound() {
+    let config = ReliabilityConfig {
+        max_missing_dependencies: 3,
+        ..test_config()
+    };
+    let sync_naming = |count: usize| {
+        let ids: Vec<String> = (0..count).map(|n| format!("x{n}")).collect();
+        let deps: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let message = SdsMessage {
+            content: None,
+            ..support::crafted_message("mallory", CH, "sync-1", 5, &deps)
+        };
+        encode_message(&message).unwrap()
+    };
+    let bob = Peer::with_config("bob", config.clone());
+    bob.receive(&sync_naming(4)).await;
+    assert!(stored_meta(&bob).await.outgoing_repairs.is_empty());
+    let carol = Peer::with_config("carol", config);
+    carol.receive(&sync_naming(3)).await;
+    assert_eq!(stored_meta(&carol).await.outgoing_repairs.len(), 3);
+}
+
+// A snapshot holding a buffered message but no request for its missing dependency (as an
+// older version could leave one) is healed by the incoming sweep: the request is re-armed.
+#[tokio::test]
+async fn incoming_sweep_rearms_a_missing_request() {
+    let bob = Peer::new("bob");
+    bob.receive(&support::crafted("alice", CH, "m2", 20, &["m1"]))
+        .await;
+    let mut meta = stored_meta(&bob).await;
+    assert_eq!(meta.outgoing_repairs.len(), 1);
+    meta.outgoing_repairs.clear();
+    bob.store
+        .inner()
+        .save_channel_meta(CH, &meta)
+        .await
+        .unwrap();
+    let bob = bob.restart();
+    bob.manager.ensure_channel(CH).await.unwrap();
+    let commits = bob.commits();
+    bob.manager.sweep_incoming().await;
+    assert_eq!(bob.commits(), commits + 1);
+    let meta = stored_meta(&bob).await;
+    assert_eq!(meta.outgoing_repairs.len(), 1);
+    assert_eq!(
+        meta.outgoing_repairs[0].request_at_ms,
+        request_at(bob.clock.now_ms(), "bob", "m1", T_MIN as u64, T_MAX as u64)
+    );
+    // Nothing more to re-arm: a second sweep commits nothing.
+    let commits = bob.commits();
+    bob.manager.sweep_incoming().await;
+    assert_eq!(bob.commits(), commits);
 }

@@ -103,11 +103,10 @@ impl Channel {
 
     /// The message arrived or was met out of band: stop asking for it and stop answering
     /// for it (someone else's answer, or the original, reached the group).
-    pub(super) fn clear_repairs(&mut self, message_id: &str) -> bool {
+    pub(super) fn clear_repairs(&mut self, message_id: &str) {
         let cleared = self.outgoing_repairs.remove(message_id).is_some()
             | self.incoming_repairs.remove(message_id).is_some();
         self.meta_dirty |= cleared;
-        cleared
     }
 
     pub(super) fn handle_repair_requests(&mut self, now: UnixMillis, message: &SdsMessage) {

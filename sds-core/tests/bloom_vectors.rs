@@ -1,17 +1,19 @@
-//! The bloom filter index function against the shared vectors (DESIGN §6):
-//! `shared/vectors/bloom_hashn_murmur3.json`, 72 vectors from @waku/sds.
+//! The bloom filter index function against vectors from an independent implementation
+//! (DESIGN §6): `tests/data/bloom_hashn_murmur3.json` holds 72 vectors of the bloom index
+//! function of @waku/sds, which is also that of Nim before 2.2 (murmur3 string hash). The
+//! file is a verbatim copy of the project's shared `vectors/bloom_hashn_murmur3.json`, kept
+//! in the crate so the test needs nothing outside the repository.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use sds_core::bloom::{bloom_index, murmur3_x86_32};
 use serde_json::Value;
 
-/// `<workspace>/../shared/vectors/...`: `shared/` sits beside the workspace checkout, both
-/// on a developer machine and in CI.
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/bloom_hashn_murmur3.json"
-);
+/// Where the vectors come from, for the messages below.
+const VECTORS_PATH: &str = "sds-core/tests/data/bloom_hashn_murmur3.json";
+
+/// The vectors, compiled into the test: a missing file fails the build, never skips.
+const VECTORS: &str = include_str!("data/bloom_hashn_murmur3.json");
 
 const EXPECTED_VECTORS: usize = 72;
 
@@ -38,18 +40,12 @@ fn field_u64(value: &Value, name: &str, index: usize) -> u64 {
 }
 
 fn load() -> Vec<Vector> {
-    let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the bloom vectors at {VECTORS}: {e}. They live in shared/vectors/ \
-             beside the workspace checkout; this test does not skip without them."
-        )
-    });
-    let root: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{VECTORS} is not valid JSON: {e}"));
+    let root: Value = serde_json::from_str(VECTORS)
+        .unwrap_or_else(|e| panic!("{VECTORS_PATH} is not valid JSON: {e}"));
     let vectors = root
         .get("vectors")
         .and_then(Value::as_array)
-        .unwrap_or_else(|| panic!("{VECTORS} has no `vectors` array"));
+        .unwrap_or_else(|| panic!("{VECTORS_PATH} has no `vectors` array"));
     vectors
         .iter()
         .enumerate()

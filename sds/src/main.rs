@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sds::Backend;
-use sds::simulation::{Simulation, SimulationConfig};
+use sds::simulation::{
+    LossBursts, NetworkConditions, Partition, ProtocolProfile, Scenario, Simulation,
+    SimulationConfig,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run participants over a lossy simulated network until they converge.
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Run the persistence conformance suite against a backend.
     Conformance {
         /// Backend URL, e.g. memory:// or rocksdb:///tmp/sds-conformance.
@@ -47,24 +50,63 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
+    /// Network preset; the figures below override its values when given.
+    #[arg(long, value_enum, default_value_t = Scenario::Lossy)]
+    scenario: Scenario,
+    /// Protocol timings: `default` is the protocol's real defaults
+    /// (`ReliabilityConfig::default()`, timers of tens of seconds to minutes), `scaled`
+    /// the same shape in seconds.
+    ///
+    /// `default` is the default because it is the honest test: it is what applications
+    /// ship with, and long network delays only show what they do to repair against the
+    /// real timers; `scaled` converges faster in virtual time and flatters the protocol.
+    #[arg(long, value_enum, default_value_t = ProtocolProfile::Default)]
+    protocol: ProtocolProfile,
     /// Number of participants.
     #[arg(long, default_value_t = 5)]
     participants: usize,
-    /// Content messages sent in total.
+    /// Content messages sent in total, an equal share by each participant.
     #[arg(long, default_value_t = 1000)]
     messages: usize,
-    /// Probability that a copy is lost, 0..1.
-    #[arg(long, default_value_t = 0.2)]
-    loss: f64,
+    /// Probability that a copy is lost, 0..1 (outside loss bursts).
+    #[arg(long)]
+    loss: Option<f64>,
     /// Probability that a copy arrives twice, 0..1.
-    #[arg(long, default_value_t = 0.05)]
-    duplication: f64,
-    /// Probability that a copy is held back (reordered), 0..1.
-    #[arg(long, default_value_t = 0.1)]
-    reorder: f64,
-    /// Largest one-way network delay in milliseconds.
-    #[arg(long, default_value_t = 200)]
-    max_delay_ms: u64,
+    #[arg(long)]
+    duplication: Option<f64>,
+    /// Probability that a copy is held back (reordered) by up to 2 s, 0..1.
+    #[arg(long)]
+    reorder: Option<f64>,
+    /// Largest base one-way network delay in milliseconds.
+    #[arg(long)]
+    max_delay_ms: Option<u64>,
+    /// Share of copies delayed by seconds (by --long-delay-min-ms..--long-delay-max-ms
+    /// more), 0..1.
+    #[arg(long)]
+    long_delay: Option<f64>,
+    /// Extra delay of a long-delayed copy, at least, in milliseconds.
+    #[arg(long)]
+    long_delay_min_ms: Option<u64>,
+    /// Extra delay of a long-delayed copy, at most, in milliseconds.
+    #[arg(long)]
+    long_delay_max_ms: Option<u64>,
+    /// Loss during a burst, 0..1; turns bursts on (per receiver, alternating with good
+    /// periods) if the scenario has none.
+    #[arg(long)]
+    burst_loss: Option<f64>,
+    /// Mean length of a loss burst in milliseconds (turns bursts on).
+    #[arg(long)]
+    burst_ms: Option<u64>,
+    /// Mean time between two loss bursts in milliseconds (turns bursts on).
+    #[arg(long)]
+    burst_gap_ms: Option<u64>,
+    /// Seconds into the run when the participants split into two sides that cannot hear
+    /// each other (turns the partition on).
+    #[arg(long)]
+    partition_at_secs: Option<u64>,
+    /// Seconds the partition lasts before it heals; 0 turns the partition off.
+    #[arg(long)]
+    partition_secs: Option<u64>,
     /// Crashes, each followed by a restart from persistence.
     #[arg(long, default_value_t = 2)]
     restarts: usize,
@@ -91,6 +133,48 @@ struct SimulateArgs {
     json: bool,
 }
 
+impl SimulateArgs {
+    /// The scenario's network with the explicit figures applied over it.
+    fn network(&self) -> NetworkConditions {
+        let mut network = self.scenario.network();
+        let set = |field: &mut f64, value: Option<f64>| *field = value.unwrap_or(*field);
+        set(&mut network.loss, self.loss);
+        set(&mut network.duplication, self.duplication);
+        set(&mut network.reorder, self.reorder);
+        set(&mut network.long_delay, self.long_delay);
+        if let Some(max) = self.max_delay_ms {
+            network.max_delay_ms = max;
+            network.min_delay_ms = network.min_delay_ms.min(max);
+        }
+        if let Some(min) = self.long_delay_min_ms {
+            network.long_delay_min_ms = min;
+        }
+        if let Some(max) = self.long_delay_max_ms {
+            network.long_delay_max_ms = max;
+        }
+        if self.burst_loss.is_some() || self.burst_ms.is_some() || self.burst_gap_ms.is_some() {
+            let bursts = network.bursts.get_or_insert_with(LossBursts::default);
+            set(&mut bursts.burst_loss, self.burst_loss);
+            bursts.mean_burst_ms = self.burst_ms.unwrap_or(bursts.mean_burst_ms);
+            bursts.mean_gap_ms = self.burst_gap_ms.unwrap_or(bursts.mean_gap_ms);
+        }
+        if self.partition_at_secs.is_some() || self.partition_secs.is_some() {
+            let preset = network.partition.clone().unwrap_or_default();
+            let start_ms = self
+                .partition_at_secs
+                .map_or(preset.start_ms, |secs| secs.saturating_mul(1000));
+            let duration_ms = self
+                .partition_secs
+                .map_or(preset.duration_ms, |secs| secs.saturating_mul(1000));
+            network.partition = (duration_ms > 0).then_some(Partition {
+                start_ms,
+                duration_ms,
+            });
+        }
+        network
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -103,7 +187,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Simulate(args) => simulate(args).await,
+            Command::Simulate(args) => simulate(*args).await,
             Command::Conformance { backend } => conformance(&backend).await,
             Command::Inspect {
                 backend,
@@ -133,21 +217,19 @@ async fn open(url: &str) -> Result<Backend, ExitCode> {
 }
 
 async fn simulate(args: SimulateArgs) -> ExitCode {
-    let mut config = SimulationConfig {
+    let config = SimulationConfig {
         participants: args.participants,
         messages: args.messages,
         restarts: args.restarts,
         seed: args.seed,
+        scenario: args.scenario,
+        network: args.network(),
         repair: !args.no_repair,
         settle_limit_ms: args.settle_secs.saturating_mul(1000),
         resend: !args.no_resend,
+        protocol: args.protocol.config(),
         ..SimulationConfig::default()
     };
-    config.network.loss = args.loss;
-    config.network.duplication = args.duplication;
-    config.network.reorder = args.reorder;
-    config.network.max_delay_ms = args.max_delay_ms;
-    config.network.min_delay_ms = config.network.min_delay_ms.min(args.max_delay_ms);
 
     // The temporary directory lives until the end of the run.
     let mut _temporary = None;
@@ -174,10 +256,12 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
     };
     if !args.json {
         out(&format!(
-            "simulating {} participants, {} messages, loss {:.0}%, {} restarts, seed {}, backend {}",
+            "simulating {} participants, {} messages, scenario {}, protocol {}, {} restarts, \
+             seed {}, backend {}",
             config.participants,
             config.messages,
-            config.network.loss * 100.0,
+            config.scenario,
+            args.protocol,
             config.restarts,
             config.seed,
             backend.describe()

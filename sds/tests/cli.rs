@@ -64,6 +64,88 @@ fn simulate_json() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["converged"], true);
     assert_eq!(report["participants"].as_array().unwrap().len(), 5);
+    assert_eq!(report["scenario"], "lossy");
+    assert_eq!(report["protocol"], "default");
+    assert_eq!(report["network"]["long_delay"], 0.1);
+}
+
+// --scenario picks a preset; the summary names it and its network figures.
+#[test]
+fn simulate_names_the_scenario_in_the_summary() {
+    let output = sds(&[
+        "simulate",
+        "--backend",
+        "memory://",
+        "--scenario",
+        "bursty",
+        "--messages",
+        "30",
+        "--restarts",
+        "0",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("scenario bursty, protocol default"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("scenario bursty: loss 10%"), "{stdout}");
+    assert!(stdout.contains("bursts of 80% loss"), "{stdout}");
+    assert!(
+        stdout.contains("converged") && stdout.contains("repairs: "),
+        "{stdout}"
+    );
+}
+
+// Explicit figures override the preset's, --protocol picks the timings, and the JSON
+// summary carries the scenario, the network figures and the convergence figures.
+#[test]
+fn simulate_flags_override_the_preset() {
+    let output = sds(&[
+        "simulate",
+        "--backend",
+        "memory://",
+        "--scenario",
+        "partition-and-heal",
+        "--loss",
+        "0.1",
+        "--long-delay",
+        "0.2",
+        "--partition-at-secs",
+        "2",
+        "--partition-secs",
+        "5",
+        "--protocol",
+        "scaled",
+        "--messages",
+        "40",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"], "partition-and-heal");
+    assert_eq!(report["scenario_overridden"], true);
+    assert_eq!(report["protocol"], "scaled");
+    assert_eq!(report["network"]["loss"], 0.1);
+    assert_eq!(report["network"]["long_delay"], 0.2);
+    assert_eq!(report["network"]["partition"]["start_ms"], 2_000);
+    assert_eq!(report["network"]["partition"]["duration_ms"], 5_000);
+    assert!(report["settle_ms"].is_u64(), "{report}");
+    assert!(report["dropped"].is_u64(), "{report}");
+    assert!(
+        report["network_stats"]["cut_by_partition"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+// An unknown scenario is refused with the list of presets.
+#[test]
+fn simulate_refuses_an_unknown_scenario() {
+    let output = sds(&["simulate", "--scenario", "calm"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("partition-and-heal"), "{stderr}");
 }
 
 // Without repair and resend a lossy run does not converge: exit 1, and it says which

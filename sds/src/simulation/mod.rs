@@ -1,15 +1,23 @@
 //! The main job: participants exchanging messages over a simulated lossy broadcast
 //! network, crashing and restarting from persistence, until everyone converges.
 //!
-//! Time is virtual (a [`ManualClock`] jumps from one due event to the next), so a run of
-//! thousands of messages over minutes of protocol time takes seconds, and a seed
-//! reproduces it exactly.
+//! Time is virtual (a [`ManualClock`] jumps from one due event to the next: a send, an
+//! arrival, a crash or restart, or one participant's timer), so a run of thousands of
+//! messages over minutes of protocol time takes seconds, and a seed reproduces it exactly.
+//! Each participant runs its periodic work on its own timers, with phases of its own.
+//!
+//! The network is one of the [`Scenario`] presets (real-world loss with second-long
+//! delays by default), with any figure overridable in [`NetworkConditions`]. Message ids
+//! are the hex SHA-256 of their payload, as applications of @waku/sds make them.
 
 mod network;
 mod report;
 mod rng;
+mod scenario;
+mod schedule;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use sds_codec::wire::decode_message;
@@ -18,17 +26,45 @@ use sds_core::{
     Event, Events, ManualClock, Persistence, ReliabilityConfig, ReliabilityManager, SdsError,
     UnwrapStatus,
 };
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::Backend;
 use network::{Network, PacketKind};
 use rng::SimRng;
+use schedule::{SendDeck, Timers, Work};
 
-pub use network::NetworkConditions;
+pub use network::{LossBursts, NetworkConditions, NetworkStats, Partition};
 pub use report::{ParticipantReport, SimulationReport};
+pub use scenario::{ProtocolProfile, Scenario};
 
 /// The virtual epoch of every run (2023-11-14), so Lamport times look like real ones.
 const START_MS: i64 = 1_700_000_000_000;
+
+/// Size of every content payload, about what a chat message weighs.
+const PAYLOAD_BYTES: usize = 100;
+
+/// The message id of a payload as applications of @waku/sds make it: the lowercase hex
+/// SHA-256 of the payload.
+pub fn payload_message_id(payload: &[u8]) -> String {
+    Sha256::digest(payload)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// A unique payload of [`PAYLOAD_BYTES`]: who sends which message, then random letters.
+fn payload(number: usize, sender: usize, rng: &mut SimRng) -> Vec<u8> {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+    let mut bytes = format!("message {number:05} from participant-{sender}: ").into_bytes();
+    while bytes.len() < PAYLOAD_BYTES {
+        let pick = usize::try_from(rng.below(LETTERS.len() as u64)).unwrap_or(0);
+        bytes.push(LETTERS.get(pick).copied().unwrap_or(b'.'));
+    }
+    bytes
+}
 
 /// Why a simulation could not run (a run that did not converge is not an error: see
 /// [`SimulationReport::converged`]).
@@ -54,7 +90,8 @@ pub enum SimulationError {
 pub struct SimulationConfig {
     /// Number of participants (default 5).
     pub participants: usize,
-    /// Content messages sent in total, by randomly chosen participants (default 1,000).
+    /// Content messages sent in total (default 1,000). Each participant sends an equal
+    /// share (200 each by default), in a shuffled order.
     pub messages: usize,
     /// Crashes, each followed by a restart from persistence (default 2).
     pub restarts: usize,
@@ -63,7 +100,9 @@ pub struct SimulationConfig {
     pub downtime_ms: u64,
     /// Seed of every random choice (default 1).
     pub seed: u64,
-    /// Network behaviour.
+    /// The network preset `network` started from, for the report (default `lossy`).
+    pub scenario: Scenario,
+    /// Network behaviour (default: the `lossy` preset's).
     pub network: NetworkConditions,
     /// Virtual time between two sends (default 100 ms).
     pub send_interval_ms: u64,
@@ -74,7 +113,8 @@ pub struct SimulationConfig {
     /// Resending unacknowledged messages (default on).
     pub resend: bool,
     /// Protocol configuration of every participant; `repair` and `resend` override
-    /// its `repair_enabled` and `max_resend_attempts`.
+    /// its `repair_enabled` and `max_resend_attempts` (default: the real defaults,
+    /// [`ProtocolProfile::Default`]).
     pub protocol: ReliabilityConfig,
     /// The channel every participant uses.
     pub channel: String,
@@ -82,26 +122,38 @@ pub struct SimulationConfig {
 
 impl Default for SimulationConfig {
     fn default() -> Self {
+        let scenario = Scenario::default();
         SimulationConfig {
             participants: 5,
             messages: 1_000,
             restarts: 2,
             downtime_ms: 3_000,
             seed: 1,
-            network: NetworkConditions::default(),
+            scenario,
+            network: scenario.network(),
             send_interval_ms: 100,
             settle_limit_ms: 30 * 60 * 1_000,
             repair: true,
             resend: true,
-            protocol: SimulationConfig::protocol_defaults(),
+            protocol: ProtocolProfile::default().config(),
             channel: "simulation".to_string(),
         }
     }
 }
 
 impl SimulationConfig {
-    /// Protocol timings scaled to the simulation: the defaults' shapes, with seconds where
-    /// nim-sds has minutes, so repairs happen within a short virtual run.
+    /// The defaults, on the network of `scenario`.
+    pub fn for_scenario(scenario: Scenario) -> Self {
+        SimulationConfig {
+            scenario,
+            network: scenario.network(),
+            ..SimulationConfig::default()
+        }
+    }
+
+    /// Protocol timings scaled to the simulation ([`ProtocolProfile::Scaled`]): the
+    /// defaults' shapes, with seconds where nim-sds has minutes, so repairs happen within
+    /// a short virtual run.
     pub fn protocol_defaults() -> ReliabilityConfig {
         ReliabilityConfig {
             resend_interval_ms: 5_000,
@@ -123,21 +175,9 @@ impl SimulationConfig {
         if self.send_interval_ms == 0 {
             return fail("send_interval_ms must be at least 1");
         }
-        let network = &self.network;
-        for (name, p) in [
-            ("loss", network.loss),
-            ("duplication", network.duplication),
-            ("reorder", network.reorder),
-        ] {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(SimulationError::InvalidConfig(format!(
-                    "{name} must be a probability between 0 and 1, got {p}"
-                )));
-            }
-        }
-        if network.min_delay_ms > network.max_delay_ms {
-            return fail("min_delay_ms cannot exceed max_delay_ms");
-        }
+        self.network
+            .validate()
+            .map_err(SimulationError::InvalidConfig)?;
         self.protocol
             .validate()
             .map_err(|err| SimulationError::InvalidConfig(err.to_string()))
@@ -166,16 +206,6 @@ pub struct Progress {
     pub deliveries_needed: usize,
 }
 
-struct Participant {
-    id: String,
-    persistence: Arc<FaultInjector<Arc<dyn Persistence>>>,
-    running: Option<(ReliabilityManager, Events)>,
-    down_until: Option<i64>,
-    delivered: Vec<String>,
-    delivered_set: HashSet<String>,
-    report: ParticipantReport,
-}
-
 /// A simulation run.
 pub struct Simulation {
     config: SimulationConfig,
@@ -196,31 +226,34 @@ impl std::fmt::Debug for Simulation {
     }
 }
 
+fn millis(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 impl Simulation {
     /// Prepares a run over `backend`, each participant in its own namespace
     /// (`participant-<n>`).
     pub fn new(config: SimulationConfig, backend: &Backend) -> Result<Self, SimulationError> {
         config.validate()?;
+        let protocol = config.effective_protocol();
+        let mut rng = SimRng::new(config.seed);
         let participants = (0..config.participants)
             .map(|n| {
                 let id = format!("participant-{n}");
                 let inner: Arc<dyn Persistence> = backend.namespace(&id);
-                Participant {
-                    persistence: Arc::new(FaultInjector::new(inner)),
-                    id,
-                    running: None,
-                    down_until: None,
-                    delivered: Vec::new(),
-                    delivered_set: HashSet::new(),
-                    report: ParticipantReport::default(),
-                }
+                Participant::new(id, inner, Timers::new(&protocol, &mut rng))
             })
             .collect();
         Ok(Simulation {
-            protocol: config.effective_protocol(),
-            rng: SimRng::new(config.seed),
+            protocol,
+            rng,
             clock: ManualClock::new(START_MS),
-            network: Network::new(config.network.clone(), config.seed ^ 0x6e65_7477_6f72_6b21),
+            network: Network::new(
+                config.network.clone(),
+                config.seed ^ 0x6e65_7477_6f72_6b21,
+                config.participants,
+                START_MS,
+            ),
             participants,
             dependencies: HashMap::new(),
             sent_ids: Vec::new(),
@@ -228,7 +261,7 @@ impl Simulation {
         })
     }
 
-    async fn start(&mut self, index: usize) -> Result<(), SimulationError> {
+    async fn start(&mut self, index: usize, now: i64) -> Result<(), SimulationError> {
         let Some(participant) = self.participants.get_mut(index) else {
             return Ok(());
         };
@@ -251,6 +284,7 @@ impl Simulation {
             })?;
         participant.running = Some((manager, events));
         participant.down_until = None;
+        participant.timers.start(now);
         Ok(())
     }
 
@@ -259,54 +293,21 @@ impl Simulation {
             && participant.running.take().is_some()
         {
             participant.report.restarts += 1;
-            let downtime = i64::try_from(self.config.downtime_ms).unwrap_or(i64::MAX);
-            participant.down_until = Some(now.saturating_add(downtime));
+            participant.timers.stop();
+            participant.down_until = Some(now.saturating_add(millis(self.config.downtime_ms)));
         }
     }
 
-    fn broadcast(&mut self, from: usize, kind: PacketKind, bytes: &[u8]) {
-        let now = sds_core::Clock::now_ms(&self.clock);
-        self.network
-            .broadcast(now, from, self.participants.len(), kind, bytes);
-    }
-
-    /// Handles what one participant's manager reported since the last call.
+    /// Handles what one participant's manager reported since the last call, putting what
+    /// it asks to rebroadcast on the network.
     fn drain_events(&mut self, index: usize) {
-        let mut outgoing = Vec::new();
         let Some(participant) = self.participants.get_mut(index) else {
             return;
         };
-        let Some((_, events)) = participant.running.as_mut() else {
-            return;
-        };
-        for event in events.drain() {
-            match event {
-                Event::MessageReady { message_id, .. } => {
-                    if participant.delivered_set.insert(message_id.clone()) {
-                        participant.delivered.push(message_id);
-                    } else {
-                        participant.report.duplicate_deliveries += 1;
-                    }
-                    participant.report.delivered += 1;
-                }
-                Event::MessageAcknowledged { .. } => participant.report.acknowledged += 1,
-                Event::RepairReady { bytes, .. } => {
-                    participant.report.repairs_sent += 1;
-                    outgoing.push((PacketKind::Repair, bytes));
-                }
-                Event::Resend { bytes, .. } => {
-                    participant.report.resends += 1;
-                    outgoing.push((PacketKind::Resend, bytes));
-                }
-                Event::PersistenceDegraded { .. } => {
-                    participant.report.persistence_failures += 1;
-                }
-                Event::MessageDropped { .. } => participant.report.dropped += 1,
-                _ => {}
-            }
-        }
+        let outgoing = participant.drain_events();
+        let now = sds_core::Clock::now_ms(&self.clock);
         for (kind, bytes) in outgoing {
-            self.broadcast(index, kind, &bytes);
+            self.network.broadcast(now, index, kind, &bytes);
         }
     }
 
@@ -331,8 +332,8 @@ impl Simulation {
         let Some(manager) = self.manager(sender) else {
             return Ok(());
         };
-        let message_id = format!("m{number:05}-p{sender}");
-        let content = format!("message {number} from participant {sender}").into_bytes();
+        let content = payload(number, sender, &mut self.rng);
+        let message_id = payload_message_id(&content);
         let bytes = manager
             .wrap_outgoing(&self.config.channel, message_id.clone(), content)
             .await
@@ -349,24 +350,31 @@ impl Simulation {
         }
         if let Some(participant) = self.participants.get_mut(sender) {
             participant.report.sent += 1;
-            participant.delivered_set.insert(message_id.clone());
-            participant.delivered.push(message_id.clone());
+            participant.record_delivery(message_id.clone());
         }
         self.sent_ids.push(message_id);
         self.drain_events(sender);
-        self.broadcast(sender, PacketKind::Original, &bytes);
+        let now = sds_core::Clock::now_ms(&self.clock);
+        self.network
+            .broadcast(now, sender, PacketKind::Original, &bytes);
         Ok(())
     }
 
     async fn receive(&mut self, to: usize, kind: PacketKind, bytes: Vec<u8>) {
         let Some(manager) = self.manager(to) else {
-            self.network.lost += 1;
+            self.network.stats.to_crashed += 1;
             return;
         };
         match manager.unwrap_received(&bytes).await {
             Ok(outcome) => {
+                // A repair brought a message we lacked, whether it could be delivered at
+                // once or waits in the buffer for its own dependencies.
+                let new_message = matches!(
+                    outcome.status,
+                    UnwrapStatus::Delivered | UnwrapStatus::Buffered { .. }
+                );
                 if kind == PacketKind::Repair
-                    && outcome.status == UnwrapStatus::Delivered
+                    && new_message
                     && let Some(participant) = self.participants.get_mut(to)
                 {
                     participant.report.repairs_received += 1;
@@ -380,28 +388,28 @@ impl Simulation {
         self.drain_events(to);
     }
 
-    async fn for_each_running(&mut self, work: Work) -> Result<(), SimulationError> {
-        for index in 0..self.participants.len() {
-            let Some(manager) = self.manager(index) else {
-                continue;
-            };
-            match work {
-                Work::Repairs => manager.sweep_repairs().await,
-                Work::Buffers => {
-                    manager.sweep_outgoing().await;
-                    manager.sweep_incoming().await;
-                    manager.clean_bloom_filters().await;
-                }
-                Work::Sync => {
-                    let bytes = manager
-                        .build_sync_message(&self.config.channel)
-                        .await
-                        .map_err(|source| self.protocol_error(index, source))?;
-                    self.broadcast(index, PacketKind::Sync, &bytes);
-                }
+    /// Runs one participant's due periodic work.
+    async fn work(&mut self, index: usize, work: Work) -> Result<(), SimulationError> {
+        let Some(manager) = self.manager(index) else {
+            return Ok(());
+        };
+        match work {
+            Work::Repairs => manager.sweep_repairs().await,
+            Work::Buffers => {
+                manager.sweep_outgoing().await;
+                manager.sweep_incoming().await;
+                manager.clean_bloom_filters().await;
             }
-            self.drain_events(index);
+            Work::Sync => {
+                let bytes = manager
+                    .build_sync_message(&self.config.channel)
+                    .await
+                    .map_err(|source| self.protocol_error(index, source))?;
+                let now = sds_core::Clock::now_ms(&self.clock);
+                self.network.broadcast(now, index, PacketKind::Sync, &bytes);
+            }
         }
+        self.drain_events(index);
         Ok(())
     }
 
@@ -426,15 +434,12 @@ impl Simulation {
         mut on_progress: impl FnMut(Progress),
     ) -> Result<SimulationReport, SimulationError> {
         for index in 0..self.participants.len() {
-            self.start(index).await?;
+            self.start(index, START_MS).await?;
         }
         let n = self.participants.len();
         let total = self.config.messages;
-        let interval = i64::try_from(self.config.send_interval_ms).unwrap_or(i64::MAX);
+        let interval = millis(self.config.send_interval_ms);
         let send_window = interval.saturating_mul(i64::try_from(total).unwrap_or(i64::MAX));
-        let deadline = START_MS
-            .saturating_add(send_window)
-            .saturating_add(i64::try_from(self.config.settle_limit_ms).unwrap_or(i64::MAX));
 
         let mut crashes: Vec<(i64, usize)> = (0..self.config.restarts)
             .map(|_| {
@@ -446,38 +451,42 @@ impl Simulation {
             .collect();
         crashes.sort();
         let mut crashes = crashes.into_iter().peekable();
+        let mut deck = SendDeck::new(total, n, &mut self.rng);
 
-        let period = |ms: u64| i64::try_from(ms.max(1)).unwrap_or(i64::MAX);
-        let repair_every = period(self.protocol.repair_sweep_interval_ms);
-        let buffers_every = period(self.protocol.buffer_sweep_interval_ms);
-        let sync_every = period(self.protocol.sync_interval_ms);
         let mut next_send = START_MS;
-        let mut next_repair = START_MS + repair_every;
-        let mut next_buffers = START_MS + buffers_every;
-        let mut next_sync = START_MS + sync_every;
+        let mut last_send = START_MS;
         let mut sent = 0usize;
         let needed = total * n;
         let mut now = START_MS;
 
         while !self.converged() {
+            // The settle limit counts from the last send.
+            let deadline = deck
+                .is_empty()
+                .then(|| last_send.saturating_add(millis(self.config.settle_limit_ms)));
             let next_up = self
                 .participants
                 .iter()
                 .filter_map(|participant| participant.down_until)
                 .min();
+            let next_timer = self
+                .participants
+                .iter()
+                .filter_map(|participant| participant.timers.next_due())
+                .min();
             let candidates = [
-                (sent < total).then_some(next_send),
+                (!deck.is_empty()).then_some(next_send),
                 self.network.next_arrival(),
                 crashes.peek().map(|(at, _)| *at),
                 next_up,
-                Some(next_repair),
-                Some(next_buffers),
-                Some(next_sync),
+                next_timer,
             ];
             let Some(next) = candidates.into_iter().flatten().min() else {
                 break;
             };
-            if next > deadline {
+            if deadline.is_some_and(|deadline| next > deadline) {
+                now = deadline.unwrap_or(now).max(now);
+                self.clock.set(now);
                 break;
             }
             now = next;
@@ -488,7 +497,7 @@ impl Simulation {
                     .down_until
                     .is_some_and(|until| until <= now);
                 if due {
-                    self.start(index).await?;
+                    self.start(index, now).await?;
                 }
             }
             while let Some((_, index)) = crashes.next_if(|(at, _)| *at <= now) {
@@ -497,29 +506,23 @@ impl Simulation {
             while let Some(packet) = self.network.pop_arrived(now) {
                 self.receive(packet.to, packet.kind, packet.bytes).await;
             }
-            if sent < total && next_send <= now {
-                let running: Vec<usize> = (0..n)
-                    .filter(|index| self.participants[*index].running.is_some())
-                    .collect();
-                if !running.is_empty() {
-                    let pick = self.rng.below(running.len() as u64) as usize;
-                    let sender = running[pick];
+            if !deck.is_empty() && next_send <= now {
+                let participants = &self.participants;
+                if let Some(sender) = deck.deal(|index| {
+                    participants
+                        .get(index)
+                        .is_some_and(|participant| participant.running.is_some())
+                }) {
                     self.send(sender, sent).await?;
                     sent += 1;
+                    last_send = now;
                 }
                 next_send = now + interval;
             }
-            if next_repair <= now {
-                self.for_each_running(Work::Repairs).await?;
-                next_repair = now + repair_every;
-            }
-            if next_buffers <= now {
-                self.for_each_running(Work::Buffers).await?;
-                next_buffers = now + buffers_every;
-            }
-            if next_sync <= now {
-                self.for_each_running(Work::Sync).await?;
-                next_sync = now + sync_every;
+            for index in 0..n {
+                for work in self.participants[index].timers.take_due(now) {
+                    self.work(index, work).await?;
+                }
             }
             on_progress(Progress {
                 sent,
@@ -528,63 +531,100 @@ impl Simulation {
                 deliveries_needed: needed,
             });
         }
-        Ok(self.report(now))
+        Ok(self.report(now, last_send))
     }
 
-    fn report(self, now: i64) -> SimulationReport {
+    fn report(self, now: i64, last_send: i64) -> SimulationReport {
         let converged = self.converged();
-        let mut participants = Vec::new();
-        let mut missing = Vec::new();
-        let mut causality_violations = Vec::new();
-        for participant in &self.participants {
-            let mut report = participant.report.clone();
-            report.id = participant.id.clone();
-            report.commits = participant.persistence.calls(Operation::Commit);
-            participants.push(report);
-            let absent: Vec<String> = self
-                .sent_ids
-                .iter()
-                .filter(|id| !participant.delivered_set.contains(*id))
-                .cloned()
-                .collect();
-            if !absent.is_empty() {
-                missing.push((participant.id.clone(), absent));
-            }
-            let position: HashMap<&str, usize> = participant
-                .delivered
-                .iter()
-                .enumerate()
-                .map(|(at, id)| (id.as_str(), at))
-                .collect();
-            for (at, id) in participant.delivered.iter().enumerate() {
-                for dependency in self.dependencies.get(id).into_iter().flatten() {
-                    if position
-                        .get(dependency.as_str())
-                        .is_none_or(|dep| *dep > at)
-                    {
-                        causality_violations.push(format!(
-                            "{}: {id} delivered before its dependency {dependency}",
-                            participant.id
-                        ));
-                    }
-                }
-            }
-        }
-        SimulationReport {
-            converged: converged && causality_violations.is_empty(),
-            messages: self.sent_ids.len(),
-            virtual_ms: u64::try_from(now - START_MS).unwrap_or(0),
-            packets_lost: self.network.lost,
+        let since_start = |at: i64| u64::try_from(at - START_MS).unwrap_or(0);
+        let outcome = report::Outcome {
+            converged,
+            virtual_ms: since_start(now),
+            last_send_ms: since_start(last_send),
+            settle_ms: converged.then(|| u64::try_from(now - last_send).unwrap_or(0)),
+        };
+        let participants: Vec<(ParticipantReport, &[String])> = self
+            .participants
+            .iter()
+            .map(|participant| {
+                let mut report = participant.report.clone();
+                report.id = participant.id.clone();
+                report.commits = participant.persistence.calls(Operation::Commit);
+                (report, participant.delivered.as_slice())
+            })
+            .collect();
+        report::build(
+            &self.config,
+            &self.sent_ids,
+            &self.dependencies,
             participants,
-            missing,
-            causality_violations,
-        }
+            self.network.stats.clone(),
+            outcome,
+        )
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Work {
-    Repairs,
-    Buffers,
-    Sync,
+/// One participant: its manager while it runs, and what the simulation saw of it.
+struct Participant {
+    id: String,
+    persistence: Arc<FaultInjector<Arc<dyn Persistence>>>,
+    running: Option<(ReliabilityManager, Events)>,
+    down_until: Option<i64>,
+    timers: Timers,
+    delivered: Vec<String>,
+    delivered_set: HashSet<String>,
+    report: ParticipantReport,
+}
+
+impl Participant {
+    fn new(id: String, persistence: Arc<dyn Persistence>, timers: Timers) -> Self {
+        Participant {
+            persistence: Arc::new(FaultInjector::new(persistence)),
+            id,
+            running: None,
+            down_until: None,
+            timers,
+            delivered: Vec::new(),
+            delivered_set: HashSet::new(),
+            report: ParticipantReport::default(),
+        }
+    }
+
+    fn record_delivery(&mut self, message_id: String) {
+        if self.delivered_set.insert(message_id.clone()) {
+            self.delivered.push(message_id);
+        } else {
+            self.report.duplicate_deliveries += 1;
+        }
+    }
+
+    /// Counts what the manager reported and returns what it asks to broadcast.
+    fn drain_events(&mut self) -> Vec<(PacketKind, Vec<u8>)> {
+        let mut outgoing = Vec::new();
+        let Some((_, events)) = self.running.as_mut() else {
+            return outgoing;
+        };
+        for event in events.drain() {
+            match event {
+                Event::MessageReady { message_id, .. } => {
+                    self.report.delivered += 1;
+                    self.record_delivery(message_id);
+                }
+                Event::MessageAcknowledged { .. } => self.report.acknowledged += 1,
+                Event::RepairReady { bytes, .. } => {
+                    self.report.repairs_sent += 1;
+                    outgoing.push((PacketKind::Repair, bytes));
+                }
+                Event::Resend { bytes, .. } => {
+                    self.report.resends += 1;
+                    outgoing.push((PacketKind::Resend, bytes));
+                }
+                Event::MessageSendFailed { .. } => self.report.send_failures += 1,
+                Event::PersistenceDegraded { .. } => self.report.persistence_failures += 1,
+                Event::MessageDropped { .. } => self.report.dropped += 1,
+                _ => {}
+            }
+        }
+        outgoing
+    }
 }

@@ -7,7 +7,7 @@
 
 use sds_codec::wire::{HistoryEntry, MessageKind, SdsMessage, decode_message};
 use sds_core::repair_timing::{request_at, response_at};
-use sds_core::{Event, ManualClock, ReliabilityConfig, UnwrapStatus};
+use sds_core::{ChannelState, Event, ManualClock, ReliabilityConfig, UnwrapStatus};
 use sds_interop::network::{Kind, Report, SimConfig, simulate};
 use sds_interop::{
     BroadcastKind, JsEvent, JsNetwork, JsOptions, JsRepairOptions, RustPeer, delivered_ids,
@@ -40,6 +40,11 @@ async fn advance(clock: &ManualClock, js: &mut JsNetwork, delta_ms: i64) -> i64 
     let now = sds_core::Clock::now_ms(clock);
     js.set_time(now).await.unwrap();
     now
+}
+
+/// The channel's state at a Rust participant.
+async fn state(peer: &RustPeer) -> ChannelState {
+    peer.manager.channel_state(CH).await.unwrap()
 }
 
 fn payload(label: &str) -> Vec<u8> {
@@ -207,7 +212,7 @@ async fn js_sends_rust_delivers_in_order() {
         .collect();
     let bodies: Vec<Vec<u8>> = sent.iter().map(|(_, body, _)| body.clone()).collect();
     assert_eq!(contents, bodies);
-    let state = bob.manager.channel_state(CH).await.unwrap();
+    let state = state(&bob).await;
     assert_eq!(state.log, ids);
     assert!(state.incoming.is_empty());
     js.shutdown().await.unwrap();
@@ -243,15 +248,7 @@ async fn acknowledgements_both_ways() {
         "acknowledged by causal history, not by bloom filter: {events:?}"
     );
     assert_eq!(delivered_ids(&events), vec![n1.clone()]);
-    assert!(
-        alice
-            .manager
-            .channel_state(CH)
-            .await
-            .unwrap()
-            .outgoing
-            .is_empty()
-    );
+    assert!(state(&alice).await.outgoing.is_empty());
 
     advance(&clock, &mut js, 1_000).await;
     let (m2, m2_bytes) = alice.send(CH, &payload("m2")).await.unwrap();
@@ -274,15 +271,7 @@ async fn acknowledgements_both_ways() {
         .await
         .unwrap();
     assert_eq!(rust_acknowledged(&alice.take_events()), vec![m2]);
-    assert!(
-        alice
-            .manager
-            .channel_state(CH)
-            .await
-            .unwrap()
-            .outgoing
-            .is_empty()
-    );
+    assert!(state(&alice).await.outgoing.is_empty());
     js.shutdown().await.unwrap();
 }
 
@@ -330,10 +319,7 @@ async fn bloom_filter_acknowledgements_both_ways() {
         message_id: m1.clone(),
         count: 1,
     }));
-    assert_eq!(
-        alice.manager.channel_state(CH).await.unwrap().outgoing,
-        vec![m1.clone()]
-    );
+    assert_eq!(state(&alice).await.outgoing, vec![m1.clone()]);
 
     advance(&clock, &mut js, 1_000).await;
     let n2_bytes = js
@@ -345,15 +331,7 @@ async fn bloom_filter_acknowledgements_both_ways() {
     assert!(!ids_of(&decode(&n2_bytes).causal_history).contains(&m1));
     alice.receive(&n2_bytes).await.unwrap();
     assert_eq!(rust_acknowledged(&alice.take_events()), vec![m1]);
-    assert!(
-        alice
-            .manager
-            .channel_state(CH)
-            .await
-            .unwrap()
-            .outgoing
-            .is_empty()
-    );
+    assert!(state(&alice).await.outgoing.is_empty());
 
     // The other way: Rust messages carry no history, only a bloom filter with n1 and n2.
     let (n1, n2) = (message_id(&payload("n1")), message_id(&payload("n2")));
@@ -604,7 +582,7 @@ async fn sync_messages_both_ways() {
     let events = alice.take_events();
     assert_eq!(rust_acknowledged(&events), vec![m1]);
     assert!(delivered_ids(&events).is_empty());
-    let state = alice.manager.channel_state(CH).await.unwrap();
+    let state = state(&alice).await;
     assert!(state.outgoing.is_empty());
     assert!(state.lamport >= lamport);
 
@@ -706,7 +684,7 @@ async fn ephemeral_message_both_ways() {
     let unwrapped = alice.receive(&bytes).await.unwrap();
     assert_eq!(unwrapped.status, UnwrapStatus::Ephemeral { content: body });
     assert!(alice.take_events().is_empty());
-    let state = alice.manager.channel_state(CH).await.unwrap();
+    let state = state(&alice).await;
     assert!(state.log.is_empty() && state.outgoing.is_empty() && state.incoming.is_empty());
     js.shutdown().await.unwrap();
 }

@@ -365,14 +365,7 @@ impl<'a> Sim<'a> {
                 )));
             }
             self.nodes[node].retries.insert(id.clone(), (payload, 0));
-            let at = self.now + self.config.js_app.retry_interval_ms;
-            self.schedule(
-                at,
-                Action::Retry {
-                    node,
-                    message_id: id,
-                },
-            );
+            self.schedule_retry(node, id);
             self.handle_js(node, reply.events);
         }
         self.sends_left -= 1;
@@ -401,16 +394,15 @@ impl<'a> Sim<'a> {
         let payload = payload.clone();
         let name = self.nodes[node].figures.name.clone();
         let reply = self.js().await?.send(&name, &payload).await?;
-        let at = self.now + self.config.js_app.retry_interval_ms;
-        self.schedule(
-            at,
-            Action::Retry {
-                node,
-                message_id: id,
-            },
-        );
+        self.schedule_retry(node, id);
         self.handle_js(node, reply.events);
         Ok(())
+    }
+
+    /// The next push of an unacknowledged message, one retry interval from now.
+    fn schedule_retry(&mut self, node: usize, message_id: String) {
+        let at = self.now + self.config.js_app.retry_interval_ms;
+        self.schedule(at, Action::Retry { node, message_id });
     }
 
     async fn tick(&mut self, node: usize, job: Job) -> Result<(), InteropError> {

@@ -6,6 +6,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     let descriptors = protox::compile(protos, ["proto"])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    prost_build::Config::new()
+        // Buffered messages are kept encoded and shared between the channel and every
+        // snapshot taken of it: cloning a snapshot counts references instead of copying.
+        .bytes([
+            ".sds.storage.OutgoingEntry.message",
+            ".sds.storage.IncomingEntry.message",
+        ])
+        // Hand-written (storage/meta.rs) so its buffers clone by chunk: a snapshot of a
+        // channel holding thousands of messages is copied in a few reference counts.
+        .extern_path(".sds.storage.ChannelMeta", "crate::storage::ChannelMeta")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 //!
 //! Run with `cargo bench -p sds-benches`.
 
-use sds_codec::storage::{ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry};
+use sds_codec::storage::{
+    ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry, encode_buffered_message,
+};
 use sds_codec::wire::{HistoryEntry, SdsMessage};
 
 /// A delivered message of `content_len` bytes with ten causal dependencies, as a peer with
@@ -36,7 +38,11 @@ pub fn steady_meta(outgoing: u64, lamport: u64) -> ChannelMeta {
         lamport,
         outgoing: (0..outgoing)
             .map(|n| OutgoingEntry {
-                message: logged_message("me", lamport + n, 100).message,
+                message: logged_message("me", lamport + n, 100)
+                    .message
+                    .as_ref()
+                    .map(encode_buffered_message)
+                    .unwrap_or_default(),
                 sent_at_ms: 1_700_000_000_000,
                 resend_attempts: 0,
                 possible_acks: 0,

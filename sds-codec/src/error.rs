@@ -22,15 +22,49 @@ pub enum CodecError {
         /// The decoder's explanation.
         reason: String,
     },
-    /// A storage snapshot was written with a schema version this build does not know.
+    /// A stored blob was written with a schema version this build does not know.
     #[error(
-        "unsupported snapshot schema version {found}: this build reads version {supported} only"
+        "unsupported storage schema version {found}: this build reads versions 1 to {supported}"
     )]
     UnsupportedSchema {
-        /// The version found in the snapshot.
+        /// The version found in the blob.
         found: u32,
-        /// The version this build reads and writes.
+        /// The newest version this build reads, the one it writes.
         supported: u32,
+    },
+    /// A stored blob ends before the length its envelope states: it was cut short.
+    #[error("{what} is truncated: expected {expected} bytes, found {found}")]
+    Truncated {
+        /// What was being decoded.
+        what: &'static str,
+        /// The blob's length according to its header (the header's own length when the
+        /// header itself is cut before its length field).
+        expected: usize,
+        /// The bytes there are.
+        found: usize,
+    },
+    /// A stored blob runs past the length its envelope states.
+    #[error("{what} has trailing bytes: expected {expected} bytes, found {found}")]
+    TrailingBytes {
+        /// What was being decoded.
+        what: &'static str,
+        /// The blob's length according to its header.
+        expected: usize,
+        /// The bytes there are.
+        found: usize,
+    },
+    /// A stored blob's bytes do not match the CRC32C its envelope carries: something in
+    /// it changed after it was written.
+    #[error(
+        "{what} is damaged: checksum mismatch (stored CRC32C {stored:#010x}, computed {computed:#010x})"
+    )]
+    ChecksumMismatch {
+        /// What was being decoded.
+        what: &'static str,
+        /// The checksum in the envelope.
+        stored: u32,
+        /// The checksum of the bytes found.
+        computed: u32,
     },
 }
 

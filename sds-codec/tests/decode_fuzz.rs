@@ -1,5 +1,9 @@
 //! Property tests: every decoder turns arbitrary bytes into a value or a typed error, never a
 //! panic, and whatever it accepts survives a second round trip unchanged.
+//!
+//! Storage decoders are fed damaged blobs of both layouts: enveloped ones (version 2) mostly
+//! stop at the envelope's checks, so damaged version-1 blobs are what reach the protobuf
+//! decoder, which reads the payloads of both.
 // Test helpers outside `#[test]` functions also unwrap: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +17,7 @@ use sds_codec::CodecError;
 use sds_codec::storage::{
     SCHEMA_VERSION, decode_channel_data, decode_channel_meta, decode_history_update,
     decode_logged_message, encode_channel_data, encode_channel_meta, encode_history_update,
-    encode_logged_message,
+    encode_logged_message, v1,
 };
 use sds_codec::wire::{SdsMessage, decode_message, encode_message};
 
@@ -36,16 +40,80 @@ fn assert_malformed(err: &CodecError, expected_what: &str) -> Result<(), TestCas
     Ok(())
 }
 
-/// Asserts that `err` is a malformed-input error or a schema-version refusal.
-fn assert_malformed_or_schema(err: &CodecError, expected_what: &str) -> Result<(), TestCaseError> {
+/// Asserts that `err` refuses damaged stored bytes, naming what was being decoded:
+/// malformed, or caught by the envelope (truncated, trailing bytes, checksum mismatch).
+fn assert_damaged(err: &CodecError, expected_what: &str) -> Result<(), TestCaseError> {
+    match err {
+        CodecError::Truncated {
+            what,
+            expected,
+            found,
+        } => {
+            prop_assert_eq!(*what, expected_what);
+            prop_assert!(found < expected);
+        }
+        CodecError::TrailingBytes {
+            what,
+            expected,
+            found,
+        } => {
+            prop_assert_eq!(*what, expected_what);
+            prop_assert!(found > expected);
+        }
+        CodecError::ChecksumMismatch {
+            what,
+            stored,
+            computed,
+        } => {
+            prop_assert_eq!(*what, expected_what);
+            prop_assert_ne!(stored, computed);
+        }
+        other => assert_malformed(other, expected_what)?,
+    }
+    Ok(())
+}
+
+/// Asserts that `err` refuses damaged bytes or an unknown schema version.
+fn assert_damaged_or_schema(err: &CodecError, expected_what: &str) -> Result<(), TestCaseError> {
     match err {
         CodecError::UnsupportedSchema { found, supported } => {
             prop_assert_ne!(*found, SCHEMA_VERSION);
             prop_assert_eq!(*supported, SCHEMA_VERSION);
             Ok(())
         }
-        other => assert_malformed(other, expected_what),
+        other => assert_damaged(other, expected_what),
     }
+}
+
+/// Blobs of either layout, damaged or not, or noise.
+fn storage_input<T, S>(
+    values: fn() -> S,
+    encode: fn(&T) -> Vec<u8>,
+    encode_v1: fn(&T) -> Vec<u8>,
+) -> impl Strategy<Value = Vec<u8>>
+where
+    T: std::fmt::Debug + 'static,
+    S: Strategy<Value = T> + 'static,
+{
+    prop_oneof![
+        decoder_input(values(), encode),
+        decoder_input(values(), encode_v1),
+    ]
+}
+
+fn v1_channel_meta(meta: &sds_codec::storage::ChannelMeta) -> Vec<u8> {
+    v1::encode_channel_meta(&sds_codec::storage::ChannelMeta {
+        schema_version: 1,
+        ..meta.clone()
+    })
+}
+
+fn v1_channel_data(data: &sds_codec::storage::ChannelData) -> Vec<u8> {
+    let mut data = data.clone();
+    if let Some(meta) = &mut data.meta {
+        meta.schema_version = 1;
+    }
+    v1::encode_channel_data(&data)
 }
 
 proptest! {
@@ -64,7 +132,7 @@ proptest! {
 
     #[test]
     fn decode_channel_meta_never_panics(
-        bytes in decoder_input(channel_meta(), encode_channel_meta)
+        bytes in storage_input(channel_meta, encode_channel_meta, v1_channel_meta)
     ) {
         match decode_channel_meta(&bytes) {
             Ok(meta) => {
@@ -73,13 +141,13 @@ proptest! {
                     .expect("re-encoding decodes");
                 prop_assert_eq!(again, meta);
             }
-            Err(err) => assert_malformed_or_schema(&err, "channel meta")?,
+            Err(err) => assert_damaged_or_schema(&err, "channel meta")?,
         }
     }
 
     #[test]
     fn decode_channel_data_never_panics(
-        bytes in decoder_input(channel_data(), encode_channel_data)
+        bytes in storage_input(channel_data, encode_channel_data, v1_channel_data)
     ) {
         match decode_channel_data(&bytes) {
             Ok(data) => {
@@ -89,13 +157,13 @@ proptest! {
                     .expect("re-encoding decodes");
                 prop_assert_eq!(again, data);
             }
-            Err(err) => assert_malformed_or_schema(&err, "channel data")?,
+            Err(err) => assert_damaged_or_schema(&err, "channel data")?,
         }
     }
 
     #[test]
     fn decode_logged_message_never_panics(
-        bytes in decoder_input(logged_message(), encode_logged_message)
+        bytes in storage_input(logged_message, encode_logged_message, v1::encode_logged_message)
     ) {
         match decode_logged_message(&bytes) {
             Ok(logged) => {
@@ -103,13 +171,13 @@ proptest! {
                     .expect("re-encoding decodes");
                 prop_assert_eq!(again, logged);
             }
-            Err(err) => assert_malformed(&err, "logged message")?,
+            Err(err) => assert_damaged(&err, "logged message")?,
         }
     }
 
     #[test]
     fn decode_history_update_never_panics(
-        bytes in decoder_input(history_update(), encode_history_update)
+        bytes in storage_input(history_update, encode_history_update, v1::encode_history_update)
     ) {
         match decode_history_update(&bytes) {
             Ok(update) => {
@@ -117,7 +185,7 @@ proptest! {
                     .expect("re-encoding decodes");
                 prop_assert_eq!(again, update);
             }
-            Err(err) => assert_malformed(&err, "history update")?,
+            Err(err) => assert_damaged(&err, "history update")?,
         }
     }
 }

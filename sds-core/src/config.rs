@@ -16,7 +16,10 @@ pub struct ConfigError(pub String);
 /// [`ReliabilityConfig::default`] and change fields (validated when the manager is built).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReliabilityConfig {
-    /// Bloom filter capacity in messages (default 10,000).
+    /// Bloom filter capacity in messages (default 10,000). The rolling filter we send keeps
+    /// between 80% and 120% of it; it is also how many ids that left the log (evicted,
+    /// marked met, given up) a channel remembers exactly, which is what dependencies and
+    /// duplicates are judged by (never a bloom hit).
     pub bloom_capacity: usize,
     /// Bloom filter target false-positive rate (default 0.001).
     pub bloom_error_rate: f64,
@@ -40,7 +43,9 @@ pub struct ReliabilityConfig {
     /// a long period would stretch `resend_interval_ms` by up to one period).
     pub buffer_sweep_interval_ms: u64,
     /// Deliver a buffered message anyway once its dependencies have been missing this long,
-    /// reporting them lost (RFC "irretrievably lost"); `None` waits forever (default).
+    /// reporting them lost (RFC "irretrievably lost"); `None` waits forever (default 30
+    /// minutes: repair gives up well before, at 20-30% loss a group converges within about
+    /// 10 minutes, and a message waiting longer only pins memory).
     pub lost_dependency_timeout_ms: Option<u64>,
     /// Most received messages kept waiting for dependencies per channel; past it new
     /// arrivals are dropped with an event (default 1,000).
@@ -72,6 +77,76 @@ pub struct ReliabilityConfig {
     pub max_repair_requests: usize,
     /// How often the repair sweep runs on the timer (default 5 s).
     pub repair_sweep_interval_ms: u64,
+
+    // Bounds on what peers, outages and the application can make us hold. Each one that
+    // bites emits an event (`Event::MessageDropped` with a reason for a received message,
+    // `Event::LimitReached` otherwise) and drops the newcomer or the offender's own oldest
+    // entry, never honest state that was already accepted.
+    /// Accept network messages for channels the application never joined (default false:
+    /// a message for a channel not joined with `join_channel`, `ensure_channel` or a send
+    /// is dropped with [`crate::DropReason::ChannelNotJoined`] and opens nothing).
+    pub accept_any_channel: bool,
+    /// Most channels open at once in a manager when `accept_any_channel` is on; messages
+    /// for further channels are dropped (default 1,000). Joined channels count too but are
+    /// never refused.
+    pub max_channels: usize,
+    /// A channel with nothing buffered, nothing pending and no application or network
+    /// activity for this long (sync builds, sweeps and reads do not count) is unloaded from
+    /// memory by the maintenance pass (its state is persisted) and loaded again on next
+    /// use; `None` keeps every channel loaded (default 10 minutes).
+    pub channel_idle_unload_ms: Option<u64>,
+    /// How far a received Lamport timestamp may run ahead of our wall clock; a message
+    /// beyond `now + max_lamport_skew_ms` is dropped and does not move our clock (default
+    /// 10 minutes: far beyond honest clock skew, and our clock never outruns wall time by
+    /// more than that).
+    pub max_lamport_skew_ms: u64,
+    /// Most unacknowledged messages kept for resending; past it the oldest is given up with
+    /// `Event::MessageSendFailed` (default 1,000: as the log, beyond which a message can no
+    /// longer be repaired from it anyway).
+    pub max_outgoing_buffer: usize,
+    /// Most bytes of unacknowledged messages kept for resending; past it the oldest are
+    /// given up as for `max_outgoing_buffer` (default 64 MiB).
+    pub max_outgoing_buffer_bytes: usize,
+    /// Most bytes of received messages waiting for dependencies per channel; past it the
+    /// oldest message of the sender holding the most bytes is evicted (default 64 MiB).
+    pub max_incoming_buffer_bytes: usize,
+    /// Most bytes one sender may have waiting in a channel's incoming buffer; past it that
+    /// sender's oldest buffered messages are evicted (default 16 MiB).
+    pub max_incoming_bytes_per_sender: usize,
+    /// Most ids we ask peers for (SDS-R requests pending) per channel; losses found past it
+    /// are not requested until others resolve (default 1,000).
+    pub max_outgoing_repairs: usize,
+    /// Most peer repair requests we hold to answer per channel (default 1,000).
+    pub max_incoming_repairs: usize,
+    /// Most repair requests of one received message we schedule answers for (default 10,
+    /// as `max_repair_requests`).
+    pub max_repair_answers_per_message: usize,
+    /// Most repair answers scheduled for one sender's requests per
+    /// `repair_answer_window_ms` (default 100).
+    pub max_repair_answers_per_sender: u32,
+    /// The window of `max_repair_answers_per_sender` (default 60 s).
+    pub repair_answer_window_ms: u64,
+    /// Most history changes queued for a backend that keeps failing (the R2 queue); past it
+    /// the queue is dropped and the channel's whole history is rewritten once the backend
+    /// is back (default 10,000).
+    pub max_pending_history: usize,
+    /// First delay before a failed commit is retried; it doubles on each failure up to
+    /// `commit_retry_max_ms`. Operations in between keep their changes queued in memory
+    /// (default 1 s).
+    pub commit_retry_min_ms: u64,
+    /// Longest delay between commit retries (default 60 s).
+    pub commit_retry_max_ms: u64,
+    /// A backend call (commit, bootstrap load, drop, hint save) that has not returned after
+    /// this long counts as failed; a failed commit keeps its changes queued. `None` waits
+    /// forever (default 30 s).
+    pub commit_timeout_ms: Option<u64>,
+    /// Most channels a maintenance pass works on at once (default 16).
+    pub max_concurrent_sweeps: usize,
+    /// Most events queued for an application that is not reading; past it the oldest are
+    /// dropped and the stream reports how many with `Event::Lagged` (default 10,000).
+    pub event_queue_capacity: usize,
+    /// Most ids one `mark_dependencies_met` call may name (default 1,000).
+    pub max_mark_met_ids: usize,
 }
 
 impl Default for ReliabilityConfig {
@@ -86,7 +161,7 @@ impl Default for ReliabilityConfig {
             possible_acks_threshold: 2,
             sync_interval_ms: 30_000,
             buffer_sweep_interval_ms: 5_000,
-            lost_dependency_timeout_ms: None,
+            lost_dependency_timeout_ms: Some(1_800_000),
             max_incoming_buffer: 1_000,
             max_missing_dependencies: 256,
             repair_enabled: true,
@@ -95,6 +170,26 @@ impl Default for ReliabilityConfig {
             repair_response_groups: 1,
             max_repair_requests: 10,
             repair_sweep_interval_ms: 5_000,
+            accept_any_channel: false,
+            max_channels: 1_000,
+            channel_idle_unload_ms: Some(600_000),
+            max_lamport_skew_ms: 600_000,
+            max_outgoing_buffer: 1_000,
+            max_outgoing_buffer_bytes: 64 * 1024 * 1024,
+            max_incoming_buffer_bytes: 64 * 1024 * 1024,
+            max_incoming_bytes_per_sender: 16 * 1024 * 1024,
+            max_outgoing_repairs: 1_000,
+            max_incoming_repairs: 1_000,
+            max_repair_answers_per_message: 10,
+            max_repair_answers_per_sender: 100,
+            repair_answer_window_ms: 60_000,
+            max_pending_history: 10_000,
+            commit_retry_min_ms: 1_000,
+            commit_retry_max_ms: 60_000,
+            commit_timeout_ms: Some(30_000),
+            max_concurrent_sweeps: 16,
+            event_queue_capacity: 10_000,
+            max_mark_met_ids: 1_000,
         }
     }
 }
@@ -128,6 +223,28 @@ impl ReliabilityConfig {
         if self.max_incoming_buffer == 0 {
             return fail("max_incoming_buffer must be at least 1");
         }
+        for (name, value) in [
+            ("max_channels", self.max_channels),
+            ("max_outgoing_buffer", self.max_outgoing_buffer),
+            ("max_outgoing_buffer_bytes", self.max_outgoing_buffer_bytes),
+            ("max_incoming_buffer_bytes", self.max_incoming_buffer_bytes),
+            (
+                "max_incoming_bytes_per_sender",
+                self.max_incoming_bytes_per_sender,
+            ),
+            ("max_outgoing_repairs", self.max_outgoing_repairs),
+            ("max_pending_history", self.max_pending_history),
+            ("max_concurrent_sweeps", self.max_concurrent_sweeps),
+            ("event_queue_capacity", self.event_queue_capacity),
+            ("max_mark_met_ids", self.max_mark_met_ids),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        if self.commit_retry_max_ms < self.commit_retry_min_ms {
+            return fail("commit_retry_max_ms cannot be less than commit_retry_min_ms");
+        }
         if self.repair_t_max_ms <= self.repair_t_min_ms {
             return fail("repair_t_max_ms must be greater than repair_t_min_ms");
         }
@@ -139,6 +256,8 @@ impl ReliabilityConfig {
             ("buffer_sweep_interval_ms", self.buffer_sweep_interval_ms),
             ("repair_sweep_interval_ms", self.repair_sweep_interval_ms),
             ("resend_interval_ms", self.resend_interval_ms),
+            ("repair_answer_window_ms", self.repair_answer_window_ms),
+            ("commit_retry_min_ms", self.commit_retry_min_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1 ms")));
@@ -205,6 +324,46 @@ setters! {
     max_repair_requests: usize,
     /// Sets [`ReliabilityConfig::repair_sweep_interval_ms`].
     repair_sweep_interval_ms: u64,
+    /// Sets [`ReliabilityConfig::accept_any_channel`].
+    accept_any_channel: bool,
+    /// Sets [`ReliabilityConfig::max_channels`].
+    max_channels: usize,
+    /// Sets [`ReliabilityConfig::channel_idle_unload_ms`].
+    channel_idle_unload_ms: Option<u64>,
+    /// Sets [`ReliabilityConfig::max_lamport_skew_ms`].
+    max_lamport_skew_ms: u64,
+    /// Sets [`ReliabilityConfig::max_outgoing_buffer`].
+    max_outgoing_buffer: usize,
+    /// Sets [`ReliabilityConfig::max_outgoing_buffer_bytes`].
+    max_outgoing_buffer_bytes: usize,
+    /// Sets [`ReliabilityConfig::max_incoming_buffer_bytes`].
+    max_incoming_buffer_bytes: usize,
+    /// Sets [`ReliabilityConfig::max_incoming_bytes_per_sender`].
+    max_incoming_bytes_per_sender: usize,
+    /// Sets [`ReliabilityConfig::max_outgoing_repairs`].
+    max_outgoing_repairs: usize,
+    /// Sets [`ReliabilityConfig::max_incoming_repairs`].
+    max_incoming_repairs: usize,
+    /// Sets [`ReliabilityConfig::max_repair_answers_per_message`].
+    max_repair_answers_per_message: usize,
+    /// Sets [`ReliabilityConfig::max_repair_answers_per_sender`].
+    max_repair_answers_per_sender: u32,
+    /// Sets [`ReliabilityConfig::repair_answer_window_ms`].
+    repair_answer_window_ms: u64,
+    /// Sets [`ReliabilityConfig::max_pending_history`].
+    max_pending_history: usize,
+    /// Sets [`ReliabilityConfig::commit_retry_min_ms`].
+    commit_retry_min_ms: u64,
+    /// Sets [`ReliabilityConfig::commit_retry_max_ms`].
+    commit_retry_max_ms: u64,
+    /// Sets [`ReliabilityConfig::commit_timeout_ms`].
+    commit_timeout_ms: Option<u64>,
+    /// Sets [`ReliabilityConfig::max_concurrent_sweeps`].
+    max_concurrent_sweeps: usize,
+    /// Sets [`ReliabilityConfig::event_queue_capacity`].
+    event_queue_capacity: usize,
+    /// Sets [`ReliabilityConfig::max_mark_met_ids`].
+    max_mark_met_ids: usize,
 }
 
 impl ReliabilityConfigBuilder {

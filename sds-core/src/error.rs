@@ -8,8 +8,8 @@ use crate::persistence::PersistenceError;
 
 /// Why a protocol operation failed.
 ///
-/// Foreground operations never fail because a save failed (the state stays in memory and
-/// is retried); only bootstrap loads and drops surface [`SdsError::Persistence`].
+/// Foreground operations never fail because a save failed or timed out (the state stays in
+/// memory and is retried); only bootstrap loads and drops surface [`SdsError::Persistence`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SdsError {
@@ -33,7 +33,15 @@ pub enum SdsError {
     /// The channel was closed while the operation waited for it.
     #[error("channel {0:?} was closed")]
     ChannelClosed(String),
+    /// A read-only call named a channel that is neither joined nor open: reads never
+    /// create a channel (join it first with `join_channel`).
+    #[error("channel {0:?} is not joined and not open")]
+    UnknownChannel(String),
     /// The configuration cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The manager was shut down (`ReliabilityManager::shutdown`): it takes no further
+    /// operation. Build a new one over the same backend storage to continue.
+    #[error("the reliability manager was shut down")]
+    ShutDown,
 }

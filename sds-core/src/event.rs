@@ -1,19 +1,76 @@
 //! What the manager tells the application, delivered as an async stream.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 use sds_codec::wire::HistoryEntry;
-use tokio::sync::mpsc;
 
-/// Why a received message was dropped instead of buffered.
+/// Why a received message was dropped instead of buffered or delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The channel's incoming buffer already holds `max_incoming_buffer` messages.
     IncomingBufferFull,
     /// The message is missing more than `max_missing_dependencies` dependencies.
     TooManyMissingDependencies(usize),
+    /// A buffered message was evicted to keep the incoming buffer within its byte budgets
+    /// (`max_incoming_buffer_bytes`, `max_incoming_bytes_per_sender`): its sender's oldest.
+    EvictedForSpace,
+    /// The message is for a channel the application did not join (and
+    /// `accept_any_channel` is off).
+    ChannelNotJoined,
+    /// The message would open a channel past `max_channels`.
+    TooManyChannels,
+    /// Its Lamport timestamp runs further ahead of our wall clock than
+    /// `max_lamport_skew_ms` allows.
+    LamportTooFarAhead {
+        /// The received timestamp.
+        lamport: u64,
+        /// The highest timestamp accepted at the time.
+        limit: u64,
+    },
+    /// Its id is already held for a different message (another sender or other content):
+    /// ids are first-come, and a later claim never replaces what we hold.
+    ConflictingId,
+}
+
+/// A bound that was reached, reported with [`Event::LimitReached`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// `max_outgoing_buffer` / `max_outgoing_buffer_bytes`: the oldest unacknowledged
+    /// messages were given up.
+    OutgoingBuffer,
+    /// `max_outgoing_repairs`: missing ids were not requested.
+    OutgoingRepairs,
+    /// `max_incoming_repairs`, `max_repair_answers_per_message` or
+    /// `max_repair_answers_per_sender`: peer repair requests were not answered.
+    RepairAnswers,
+    /// `max_pending_history`: the R2 queue was dropped; the whole history is rewritten
+    /// once the backend is back.
+    PendingHistory,
+    /// A received bloom filter had more bits set than its capacity allows, so it was not
+    /// trusted for acknowledgements.
+    UntrustedBloomFilter,
+    /// `max_mark_met_ids`: a `mark_dependencies_met` call named too many ids.
+    MarkMetIds,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Limit::OutgoingBuffer => "outgoing buffer",
+            Limit::OutgoingRepairs => "outgoing repair requests",
+            Limit::RepairAnswers => "repair answers",
+            Limit::PendingHistory => "pending history (R2 queue)",
+            Limit::UntrustedBloomFilter => "untrusted bloom filter",
+            Limit::MarkMetIds => "ids per mark_dependencies_met",
+        };
+        f.write_str(name)
+    }
 }
 
 /// Something the application needs to know or act on.
@@ -124,40 +181,175 @@ pub enum Event {
         /// The channel.
         channel: String,
     },
+    /// A newer manager claimed this manager's persistence namespace (the writer fence):
+    /// the backend refused a write as [`crate::PersistenceErrorKind::Fenced`]. Emitted
+    /// once; from then on this manager writes nothing to the backend (no retry) and keeps
+    /// its state in memory only, so the newer manager's stored state is never overwritten.
+    /// Stop this process, or point it at its own namespace: restarting it on the same one
+    /// claims the namespace back and fences the other.
+    WriterFenced {
+        /// The channel whose write was refused first.
+        channel: String,
+        /// The backend's error, as text.
+        error: String,
+    },
+    /// A bound was reached and something was not kept (see [`Limit`] for what).
+    LimitReached {
+        /// The channel.
+        channel: String,
+        /// Which bound.
+        limit: Limit,
+        /// How many items were refused or dropped this time.
+        dropped: usize,
+    },
+    /// The application read too slowly: this many events were dropped (oldest first) to
+    /// keep the queue within `event_queue_capacity`.
+    Lagged {
+        /// Events dropped since the last `Lagged`.
+        missed: u64,
+    },
 }
 
 /// The stream of [`Event`]s of one manager.
 ///
-/// Events are queued without bound so none is ever lost; the application should keep
-/// draining it. The stream ends when the manager and all its clones are dropped.
+/// The queue is bounded by `event_queue_capacity`. An application that stops reading
+/// loses the oldest events, never the newest, and never blocks the manager: when the queue
+/// is full, the oldest queued event is dropped for each new one, and the next read yields
+/// [`Event::Lagged`] with the number dropped before the events that were kept. Memory held
+/// by a reader that never reads is at most the capacity's worth of events.
+///
+/// The stream ends (`None`) once the manager and all its clones are dropped and every
+/// queued event was read.
 #[derive(Debug)]
 pub struct Events {
-    receiver: mpsc::UnboundedReceiver<Event>,
+    shared: Arc<Shared>,
+}
+
+/// The writing end of [`Events`], held by the manager. Dropping it ends the stream.
+#[derive(Debug)]
+pub(crate) struct EventSender {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    capacity: usize,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    // Dropped since the last `Lagged` was handed out.
+    missed: u64,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        // Every update below leaves the queue whole, so a poisoned lock holds valid data.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EventSender {
+    /// Queues an event, dropping the oldest queued one if the queue is full.
+    pub(crate) fn send(&self, event: Event) {
+        let waker = {
+            let mut queue = self.shared.queue();
+            if queue.events.len() >= self.shared.capacity {
+                queue.events.pop_front();
+                queue.missed = queue.missed.saturating_add(1);
+            }
+            queue.events.push_back(event);
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for EventSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut queue = self.shared.queue();
+            queue.closed = true;
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 impl Events {
-    pub(crate) fn channel() -> (mpsc::UnboundedSender<Event>, Events) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (sender, Events { receiver })
+    /// A queue holding at most `capacity` events (at least one).
+    pub(crate) fn channel(capacity: usize) -> (EventSender, Events) {
+        let shared = Arc::new(Shared {
+            capacity: capacity.max(1),
+            queue: Mutex::new(Queue::default()),
+        });
+        (
+            EventSender {
+                shared: shared.clone(),
+            },
+            Events { shared },
+        )
     }
 
-    /// Waits for the next event; `None` once the manager is gone.
+    /// Waits for the next event; `None` once the manager is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Event> {
-        self.receiver.recv().await
+        std::future::poll_fn(|cx| self.poll_event(Some(cx))).await
     }
 
     /// The next event if one is queued, without waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        self.receiver.try_recv().ok()
+        match self.poll_event(None) {
+            Poll::Ready(event) => event,
+            Poll::Pending => None,
+        }
     }
 
-    /// Every event queued right now, without waiting.
+    /// Every event queued right now, without waiting (led by [`Event::Lagged`] if events
+    /// were dropped since the last read).
     pub fn drain(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        while let Ok(event) = self.receiver.try_recv() {
+        while let Some(event) = self.try_recv() {
             events.push(event);
         }
         events
+    }
+
+    /// How many events are queued (not counting a pending [`Event::Lagged`]); never more
+    /// than `event_queue_capacity`.
+    pub fn len(&self) -> usize {
+        self.shared.queue().events.len()
+    }
+
+    /// True when no event is queued and none was dropped since the last read.
+    pub fn is_empty(&self) -> bool {
+        let queue = self.shared.queue();
+        queue.events.is_empty() && queue.missed == 0
+    }
+
+    fn poll_event(&mut self, cx: Option<&mut Context<'_>>) -> Poll<Option<Event>> {
+        let mut queue = self.shared.queue();
+        if queue.missed > 0 {
+            let missed = std::mem::take(&mut queue.missed);
+            return Poll::Ready(Some(Event::Lagged { missed }));
+        }
+        if let Some(event) = queue.events.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+        if queue.closed {
+            return Poll::Ready(None);
+        }
+        if let Some(cx) = cx {
+            queue.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -165,6 +357,53 @@ impl Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.receiver.poll_recv(cx)
+        self.poll_event(Some(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn due(n: usize) -> Event {
+        Event::SyncDue {
+            channel: format!("c{n}"),
+        }
+    }
+
+    #[test]
+    fn overflow_drops_the_oldest_and_reports_the_lag_first() {
+        let (sender, mut events) = Events::channel(3);
+        for n in 0..10 {
+            sender.send(due(n));
+        }
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            events.drain(),
+            vec![Event::Lagged { missed: 7 }, due(7), due(8), due(9)]
+        );
+        assert!(events.is_empty());
+        sender.send(due(10));
+        assert_eq!(events.try_recv(), Some(due(10)));
+        assert_eq!(events.try_recv(), None);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken_and_the_stream_ends_with_the_sender() {
+        let (sender, mut events) = Events::channel(8);
+        let reader = tokio::spawn(async move {
+            let first = events.recv().await;
+            let rest: Vec<Event> = events.collect().await;
+            (first, rest)
+        });
+        tokio::task::yield_now().await;
+        sender.send(due(0));
+        sender.send(due(1));
+        drop(sender);
+        let (first, rest) = reader.await.unwrap();
+        assert_eq!(first, Some(due(0)));
+        assert_eq!(rest, vec![due(1)]);
     }
 }

@@ -23,8 +23,10 @@ pub use channel::{UnwrapStatus, Unwrapped};
 pub use clock::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use config::{ConfigError, ReliabilityConfig, ReliabilityConfigBuilder};
 pub use error::SdsError;
-pub use event::{DropReason, Event, Events};
+pub use event::{DropReason, Event, Events, Limit};
 pub use hints::RetrievalHintProvider;
-pub use manager::{ChannelState, MaintenanceHandle, ManagerBuilder, ReliabilityManager};
+pub use manager::{
+    ChannelState, MaintenanceHandle, ManagerBuilder, ReliabilityManager, ReopenedChannels,
+};
 pub use persistence::{Persistence, PersistenceError, PersistenceErrorKind};
 pub use sds_codec as codec;

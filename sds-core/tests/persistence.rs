@@ -32,6 +32,9 @@ use support::{
 
 const CH: &str = "room";
 
+/// The default `commit_retry_min_ms`: after a failed commit, the next write waits this long.
+const RETRY_MS: i64 = 1_000;
+
 fn small_history(max_message_history: usize) -> ReliabilityConfig {
     ReliabilityConfig {
         max_message_history,
@@ -155,8 +158,10 @@ async fn lamport_is_monotonic_across_restarts() {
     let after = lamport_of(&alice.send(CH, "m3").await);
     assert!(after > before, "lamport went from {before} to {after}");
 
-    // A peer's sync message far in the future raises the clock without touching the log.
-    let future = START_MS as u64 + 1_000_000_000;
+    // A peer's sync message ahead of our wall clock (within `max_lamport_skew_ms`) raises
+    // the clock without touching the log.
+    alice.clock.set(START_MS);
+    let future = START_MS as u64 + 500_000;
     let status = alice
         .receive(&crafted_sync("bob", CH, "sync-1", future))
         .await
@@ -342,8 +347,9 @@ async fn cascade_result_survives_restart() {
 // Commit discipline
 // ---------------------------------------------------------------------------------------
 
-// Each foreground operation ends with exactly one commit; idle sweeps, bloom cleaning and
-// a sync build with nothing due commit nothing, even with non-empty buffers.
+// Each foreground operation that changes state ends with exactly one commit; a duplicate,
+// idle sweeps, bloom cleaning and a sync build with nothing due commit nothing, even with
+// non-empty buffers.
 #[tokio::test]
 async fn one_commit_per_foreground_op_and_none_when_idle() {
     let alice = Peer::new("alice");
@@ -360,7 +366,11 @@ async fn one_commit_per_foreground_op_and_none_when_idle() {
 
     let commits = bob.commits();
     assert_eq!(bob.receive(&a1).await.status, UnwrapStatus::Duplicate);
-    assert_eq!(bob.commits(), commits + 1, "unwrap duplicate");
+    assert_eq!(
+        bob.commits(),
+        commits,
+        "a duplicate changes nothing and commits nothing"
+    );
 
     let sync = alice.manager.build_sync_message(CH).await.unwrap();
     let commits = bob.commits();
@@ -450,6 +460,8 @@ async fn save_and_update_failures_degrade_then_recover() {
     assert_eq!(alice.state(CH).await.pending_history, 1);
     assert_eq!(alice.stored_meta(CH).await, None);
 
+    // The next write waits for the retry backoff.
+    alice.clock.advance(RETRY_MS);
     alice.send(CH, "m2").await;
     assert_eq!(
         persistence_events(&alice.take_events()),
@@ -462,7 +474,7 @@ async fn save_and_update_failures_degrade_then_recover() {
         .unwrap()
         .outgoing
         .iter()
-        .map(|entry| entry.message.as_ref().unwrap().message_id.clone())
+        .map(|entry| entry.decode_message().unwrap().message_id)
         .collect();
     assert_eq!(outgoing, vec!["m1", "m2"]);
 
@@ -480,6 +492,7 @@ async fn save_and_update_failures_degrade_then_recover() {
     assert_eq!(alice.state(CH).await.pending_history, 1);
     assert_eq!(alice.stored_history(CH).await, vec!["m1", "m2"]);
 
+    alice.clock.advance(RETRY_MS);
     alice.send(CH, "m4").await;
     assert_eq!(
         persistence_events(&alice.take_events()),
@@ -489,23 +502,25 @@ async fn save_and_update_failures_degrade_then_recover() {
     assert_eq!(alice.state(CH).await.pending_history, 0);
 }
 
-// Failed appends wait in the R2 queue, and the next operation writes all of them with one
-// commit.
+// Failed appends wait in the R2 queue (operations within the retry backoff only queue),
+// and the first operation after the backoff writes all of them with one commit.
 #[tokio::test]
 async fn r2_queue_holds_failed_appends_and_drains_in_one_commit() {
     let mut alice = Peer::new("alice");
-    alice.store.fail_times(Operation::Commit, 3);
+    alice.store.fail_always(Operation::Commit);
     for id in ["m1", "m2", "m3"] {
         alice.send(CH, id).await;
     }
-    assert_eq!(alice.commits(), 3);
+    assert_eq!(alice.commits(), 1, "m2 and m3 came within the backoff");
     assert_eq!(alice.state(CH).await.pending_history, 3);
     assert!(alice.stored_history(CH).await.is_empty());
 
+    alice.store.clear(Operation::Commit);
+    alice.clock.advance(RETRY_MS);
     alice.send(CH, "m4").await;
     assert_eq!(
         alice.commits(),
-        4,
+        2,
         "the queue drains with the op's own commit"
     );
     assert_eq!(alice.stored_history(CH).await, vec!["m1", "m2", "m3", "m4"]);
@@ -525,10 +540,11 @@ async fn r2_queue_drains_on_ops_without_history_change() {
     alice.receive(&c1).await;
 
     // A duplicate.
-    alice.store.fail_times(Operation::Commit, 2);
+    alice.store.fail_once(Operation::Commit);
     alice.send(CH, "a1").await;
     alice.send(CH, "a2").await;
     assert_eq!(alice.state(CH).await.pending_history, 2);
+    alice.clock.advance(RETRY_MS);
     let commits = alice.commits();
     assert_eq!(alice.receive(&c1).await.status, UnwrapStatus::Duplicate);
     assert_eq!(alice.commits(), commits + 1);
@@ -539,6 +555,7 @@ async fn r2_queue_drains_on_ops_without_history_change() {
     alice.store.fail_once(Operation::Commit);
     alice.send(CH, "a3").await;
     assert_eq!(alice.state(CH).await.pending_history, 1);
+    alice.clock.advance(RETRY_MS);
     let status = alice
         .receive(&crafted_sync("carol", CH, "sync-1", 2))
         .await
@@ -551,6 +568,7 @@ async fn r2_queue_drains_on_ops_without_history_change() {
     alice.store.fail_once(Operation::Commit);
     alice.send(CH, "a4").await;
     assert_eq!(alice.state(CH).await.pending_history, 1);
+    alice.clock.advance(RETRY_MS);
     alice.manager.mark_dependencies_met(CH, &[]).await.unwrap();
     assert_eq!(
         alice.stored_history(CH).await.last().map(String::as_str),
@@ -562,6 +580,7 @@ async fn r2_queue_drains_on_ops_without_history_change() {
     alice.store.fail_once(Operation::Commit);
     alice.send(CH, "a5").await;
     assert_eq!(alice.state(CH).await.pending_history, 1);
+    alice.clock.advance(RETRY_MS);
     alice.manager.build_sync_message(CH).await.unwrap();
     assert_eq!(
         alice.stored_history(CH).await.last().map(String::as_str),
@@ -570,8 +589,8 @@ async fn r2_queue_drains_on_ops_without_history_change() {
     assert_eq!(alice.state(CH).await.pending_history, 0);
 }
 
-// After a failed commit, an idle sweep retries it (a degraded channel is dirty) and
-// recovers.
+// After a failed commit, an idle sweep past the retry backoff retries it (a degraded
+// channel is dirty) and recovers.
 #[tokio::test]
 async fn idle_sweep_retries_after_failed_commit() {
     let mut alice = Peer::new("alice");
@@ -580,6 +599,7 @@ async fn idle_sweep_retries_after_failed_commit() {
         alice.send(CH, id).await;
         assert_eq!(alice.state(CH).await.pending_history, 1);
         alice.take_events();
+        alice.clock.advance(RETRY_MS);
         let commits = alice.commits();
         match round {
             0 => alice.manager.sweep_outgoing().await,
@@ -636,6 +656,7 @@ async fn evict_then_readd_during_outage_leaves_message_on_disk() {
     assert!(alice.stored_history(CH).await.contains(&"b1".to_string()));
 
     alice.store.clear(Operation::Commit);
+    alice.clock.advance(RETRY_MS);
     alice.manager.mark_dependencies_met(CH, &[]).await.unwrap();
     assert_eq!(alice.stored_history(CH).await, vec!["y", "x"]);
     let stored = support::stored_data(&alice.store, CH).await;
@@ -668,6 +689,7 @@ async fn add_then_evict_during_outage_leaves_message_absent() {
     assert_eq!(bob.delivered(), vec!["o", "p", "q"]);
 
     bob.store.clear(Operation::Commit);
+    bob.clock.advance(RETRY_MS);
     bob.manager.mark_dependencies_met(CH, &[]).await.unwrap();
     assert_eq!(bob.stored_history(CH).await, vec!["b", "p"]);
     assert_eq!(bob.state(CH).await.pending_history, 0);
@@ -677,12 +699,14 @@ async fn add_then_evict_during_outage_leaves_message_absent() {
 }
 
 // The latest-wins merge rule of the R2 queue at the unit level (public API): the last
-// queued operation per id decides, and appends keep their queueing order.
+// queued operation per id decides, and appends keep their queueing order. (An evict of an
+// append never offered to the backend cancels it outright: see pending_history's tests.)
 #[test]
 fn pending_history_latest_wins() {
     let mut pending = PendingHistory::default();
     pending.queue_append("x");
     pending.queue_append("y");
+    pending.mark_offered(); // a flush offered x and y, and failed
     pending.queue_evict("x"); // add-then-evict
     pending.queue_evict("z");
     pending.queue_append("z"); // evict-then-re-add

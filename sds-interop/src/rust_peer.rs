@@ -54,8 +54,14 @@ impl RustPeer {
         Ok((id, bytes))
     }
 
-    /// Processes received bytes.
+    /// Processes received bytes, as a participant of the message's channel: joins it first
+    /// if needed (the manager drops messages for channels it has not joined).
     pub async fn receive(&self, bytes: &[u8]) -> Result<Unwrapped, InteropError> {
+        if let Ok(message) = sds_core::codec::wire::decode_message(bytes)
+            && !self.manager.is_joined(&message.channel_id)
+        {
+            self.manager.join_channel(&message.channel_id).await?;
+        }
         Ok(self.manager.unwrap_received(bytes).await?)
     }
 

@@ -10,8 +10,27 @@ use crate::harness::{Capability, Harness, HarnessError};
 pub enum CaseError {
     /// The backend broke the contract: what was expected and what was found.
     Failed(String),
-    /// The case could not run against this harness (a capability it lacks).
-    NotRun(String),
+    /// The case could not run: it needs a capability declared absent.
+    NotRun(Missing),
+}
+
+/// A capability a case needs and its harness (or backend) declares absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The capability's name, e.g. `raw-writes`.
+    pub capability: String,
+    /// The reason given where it was declared absent.
+    pub reason: String,
+}
+
+impl Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "needs the {} capability, declared absent: {}",
+            self.capability, self.reason
+        )
+    }
 }
 
 impl CaseError {
@@ -19,13 +38,21 @@ impl CaseError {
     pub fn failed(message: impl Into<String>) -> Self {
         CaseError::Failed(message.into())
     }
+
+    /// "Not run": the case needs `capability`, declared absent for `reason`.
+    pub fn not_run(capability: impl Into<String>, reason: impl Into<String>) -> Self {
+        CaseError::NotRun(Missing {
+            capability: capability.into(),
+            reason: reason.into(),
+        })
+    }
 }
 
 impl Display for CaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaseError::Failed(message) => write!(f, "failed: {message}"),
-            CaseError::NotRun(reason) => write!(f, "not run: {reason}"),
+            CaseError::NotRun(missing) => write!(f, "not run: {missing}"),
         }
     }
 }
@@ -132,15 +159,11 @@ impl<'h, H: Harness> Ctx<'h, H> {
         self.case
     }
 
-    /// "Not run" unless the harness declares `capability`.
+    /// "Not run" when the harness declares `capability` absent; `Ok` when it offers it.
     pub fn require(&self, capability: Capability) -> CaseResult {
-        if self.harness.capabilities().has(capability) {
-            Ok(())
-        } else {
-            Err(CaseError::NotRun(format!(
-                "the {} harness does not offer the {capability} capability",
-                self.harness.name()
-            )))
+        match self.harness.capabilities().absence(capability) {
+            None => Ok(()),
+            Some(reason) => Err(CaseError::not_run(capability.name(), reason)),
         }
     }
 

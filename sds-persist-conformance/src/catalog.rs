@@ -115,6 +115,14 @@ macro_rules! __for_each_case {
                 corrupt_history_row_fails_bootstrap_as_corrupt:
                     "A corrupt history row fails load and channel bootstrap as Corrupt (never a shorter history), and other channels stay usable.",
             }
+            envelope {
+                cut_or_flipped_snapshot_fails_bootstrap_as_corrupt:
+                    "A stored snapshot cut short (even at a field boundary) or with one bit flipped fails load and bootstrap as Corrupt, never loads as less or other than was written.",
+                cut_or_flipped_history_row_fails_bootstrap_as_corrupt:
+                    "A stored history row cut short (even before its retrieval hint) or with one bit flipped fails load and bootstrap as Corrupt, never loads as less or other than was written.",
+                version_one_values_still_load:
+                    "A snapshot and history rows stored by an earlier build (schema version 1, no envelope) still load as written, and the channel takes new writes.",
+            }
             restart {
                 committed_state_survives_reopen:
                     "Everything committed is there, unchanged, in a new backend instance on the same storage and namespace.",
@@ -134,6 +142,44 @@ macro_rules! __for_each_case {
                     "Retrieval hints are stored with their messages and reused after a restart without asking the provider again.",
                 removed_channel_stays_removed_after_restart:
                     "A removed channel is empty after a restart, and the other channels are intact.",
+            }
+            fence {
+                stale_writer_commit_fails_as_fenced_and_writes_nothing:
+                    "A stale writer's commit fails as Fenced and writes nothing; the newer writer's state stays whole.",
+                every_write_of_a_stale_writer_is_fenced:
+                    "Every write of a stale writer (snapshot, history, hint, drop, any channel) fails as Fenced and changes nothing; its reads still work.",
+                new_claim_after_restart_supersedes:
+                    "Each claim, by a restarted instance or again by an old one, takes a higher epoch and supersedes every claim before it.",
+                claims_are_per_namespace:
+                    "A claim fences only writers of its own namespace, never those of another namespace of the same storage.",
+                unclaimed_instance_is_not_fenced:
+                    "An instance that never claimed is not fenced, and its writes supersede no writer's claim.",
+                fenced_manager_stops_writing_and_says_so:
+                    "A manager whose namespace a manager started later claimed emits WriterFenced once, stops writing, and the stored state stays the newer manager's.",
+            }
+            contract {
+                message_ids_order_by_bytes_never_by_collation:
+                    "Message ids at one Lamport timestamp load in UTF-8 byte order (case, punctuation, NUL, accents), never in a collation's order.",
+                id_in_both_lists_of_one_update_ends_appended:
+                    "An id named in both lists of one update ends stored as appended: evictions apply first, and forget the old hint.",
+                reappend_keeps_the_stored_hint_unless_it_carries_one:
+                    "A re-append keeps the stored hint when it carries none, also when it moves the entry, and replaces it when it carries one.",
+                replaying_a_commit_changes_nothing:
+                    "Replaying a commit, a history batch, a snapshot, a hint or a drop (a retry after an unknown outcome) leaves the state of doing it once.",
+                replaying_a_split_batch_is_idempotent:
+                    "A history batch split at MAX_HISTORY_BATCH, cut off after two parts and then replayed whole (twice), ends exactly as one whole batch.",
+            }
+            lifecycle {
+                list_channels_lists_exactly_the_stored_channels:
+                    "list_channels lists exactly the channels holding a snapshot or history in its namespace, sorted by bytes, never another namespace's.",
+                dropped_channel_is_no_longer_listed:
+                    "A dropped channel is no longer listed, the others stay listed, and writing it again lists it again.",
+                close_then_reopen_keeps_everything:
+                    "After close, a new instance on the same storage and namespace loads every snapshot, history entry and hint, and lists every channel.",
+                manager_completes_a_split_batch_after_a_failed_part:
+                    "Through the manager, a 2,500-entry history batch cut off after its first part leaves the old snapshot, and the retry stores exactly the log.",
+                shutdown_writes_everything_and_reopen_finds_every_channel:
+                    "A manager shut down during an outage's backoff writes its queue and closes the backend; after a restart, reopening the stored channels finds every one with its outgoing buffer.",
             }
             scale {
                 thousand_channels_of_thousand_entries_load_back_exactly:

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use sds_core::persistence::{BoxError, Persistence};
 use thiserror::Error;
 
-/// An optional ability a harness may offer; cases that need one it lacks are reported as
-/// not run, never as passed.
+/// An optional ability a harness may offer. A harness declares each one either offered or
+/// absent (with the reason); cases that need an absent one are reported as not run, naming
+/// it, never as passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Capability {
     /// [`Harness::write_raw_meta`] and [`Harness::write_raw_history_row`]: write raw bytes
@@ -36,6 +37,14 @@ impl Capability {
             Capability::AbortCommitAfterMeta => "abort-commit-after-meta",
         }
     }
+
+    fn index(self) -> usize {
+        match self {
+            Capability::RawWrites => 0,
+            Capability::Unreachable => 1,
+            Capability::AbortCommitAfterMeta => 2,
+        }
+    }
 }
 
 impl fmt::Display for Capability {
@@ -44,49 +53,63 @@ impl fmt::Display for Capability {
     }
 }
 
-/// The set of optional abilities a harness offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a harness declares about every [`Capability`]: offered, or absent for a stated
+/// reason. There is no third state, so no case is skipped by omission: start from
+/// [`Capabilities::ALL`] and take away, by name and with a reason, what the harness lacks.
+///
+/// ```
+/// use sds_persist_conformance::{Capabilities, Capability};
+///
+/// let declared = Capabilities::ALL
+///     .without(Capability::Unreachable, "an embedded database has no server to lose");
+/// assert!(declared.has(Capability::RawWrites));
+/// assert_eq!(
+///     declared.absence(Capability::Unreachable),
+///     Some("an embedded database has no server to lose")
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// See [`Capability::RawWrites`].
-    pub raw_writes: bool,
-    /// See [`Capability::Unreachable`].
-    pub unreachable: bool,
-    /// See [`Capability::AbortCommitAfterMeta`].
-    pub abort_commit_after_meta: bool,
+    /// Indexed by [`Capability::index`]: `None` when offered, the reason when absent.
+    absent: [Option<&'static str>; Capability::ALL.len()],
 }
 
 impl Capabilities {
-    /// No optional ability.
-    pub const NONE: Capabilities = Capabilities {
-        raw_writes: false,
-        unreachable: false,
-        abort_commit_after_meta: false,
+    /// Every capability offered.
+    pub const ALL: Capabilities = Capabilities {
+        absent: [None; Capability::ALL.len()],
     };
 
-    /// Every optional ability.
-    pub const ALL: Capabilities = Capabilities {
-        raw_writes: true,
-        unreachable: true,
-        abort_commit_after_meta: true,
-    };
+    /// This declaration with `capability` declared absent because of `reason` (a short
+    /// sentence fragment, e.g. "the in-memory backend stores no bytes"). Declaring it again
+    /// replaces the reason.
+    pub fn without(mut self, capability: Capability, reason: &'static str) -> Self {
+        self.absent[capability.index()] = Some(reason);
+        self
+    }
 
     /// Whether `capability` is offered.
     pub fn has(&self, capability: Capability) -> bool {
-        match capability {
-            Capability::RawWrites => self.raw_writes,
-            Capability::Unreachable => self.unreachable,
-            Capability::AbortCommitAfterMeta => self.abort_commit_after_meta,
-        }
+        self.absence(capability).is_none()
     }
 
-    /// This set with `capability` added.
-    pub fn with(mut self, capability: Capability) -> Self {
-        match capability {
-            Capability::RawWrites => self.raw_writes = true,
-            Capability::Unreachable => self.unreachable = true,
-            Capability::AbortCommitAfterMeta => self.abort_commit_after_meta = true,
-        }
-        self
+    /// Why `capability` is absent, or `None` when it is offered.
+    pub fn absence(&self, capability: Capability) -> Option<&'static str> {
+        self.absent[capability.index()]
+    }
+
+    /// The offered capabilities, in [`Capability::ALL`] order.
+    pub fn offered(&self) -> impl Iterator<Item = Capability> + '_ {
+        Capability::ALL
+            .into_iter()
+            .filter(|capability| self.has(*capability))
+    }
+
+    /// The capabilities declared absent, with their reasons, in [`Capability::ALL`] order.
+    pub fn absent(&self) -> impl Iterator<Item = (Capability, &'static str)> + '_ {
+        Capability::ALL
+            .into_iter()
+            .filter_map(|capability| Some((capability, self.absence(capability)?)))
     }
 }
 
@@ -130,9 +153,10 @@ impl HarnessError {
 ///
 /// Every [`Harness::open`] must return a backend in a namespace (or database) no other call
 /// returned, so cases never see each other's data and may run in parallel. The optional
-/// methods belong to a [`Capability`]; a harness that implements one also declares it in
-/// [`Harness::capabilities`] (a declared capability whose method is not implemented makes
-/// the cases that need it fail, an undeclared one makes them "not run").
+/// methods belong to a [`Capability`]; [`Harness::capabilities`] declares each one offered
+/// or absent. A case needing an absent one is reported as not run, with the capability and
+/// the reason; a case needing an offered one runs, and fails if its method is not
+/// implemented.
 #[async_trait]
 pub trait Harness: Send + Sync {
     /// The backend under test.
@@ -141,10 +165,10 @@ pub trait Harness: Send + Sync {
     /// The backend's name, for reports (e.g. `"rocksdb"`).
     fn name(&self) -> String;
 
-    /// The optional abilities this harness offers. Default: none.
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
-    }
+    /// What this harness offers and what it lacks, and why. There is no default: a
+    /// harness states its absences explicitly (see [`Capabilities`]), so no case is skipped
+    /// because someone forgot to declare a capability.
+    fn capabilities(&self) -> Capabilities;
 
     /// A fresh backend in its own, empty namespace.
     async fn open(&self) -> Result<Self::Backend, HarnessError>;

@@ -17,9 +17,18 @@
 //!   command-line runner prints.
 //!
 //! The cases live in one table ([`CASES`]); the macro and [`run_suite`] are both derived
-//! from it, so a backend cannot forget a case. A case that needs a capability the harness
-//! does not declare is reported as "not run" with the reason, never as passed (see
-//! [`conformance_tests!`] for how that shows in `cargo test`).
+//! from it, so a backend cannot forget a case. A harness declares every [`Capability`]
+//! offered or absent (with a reason); a case that needs one declared absent is reported as
+//! "not run", naming the capability and the reason, never as passed, and every other case
+//! runs (see [`conformance_tests!`] for how that shows in `cargo test`).
+//!
+//! The backend declares what it promises too ([`Persistence::capabilities`]): the
+//! all-or-nothing cases of `atomicity` run when it declares `atomic_commit`, the listing
+//! cases of `lifecycle` when it declares `list_channels`, the `fence` cases when it declares
+//! `fencing`; against a backend that does not, they are "not run", naming the declaration.
+//! The rules every backend keeps whatever it declares (id and Lamport order, an id in both
+//! lists of an update, re-appends and hints, idempotent replays, split history batches) are
+//! the `contract` group, and `sds_core::persistence` states them.
 //!
 //! The in-memory backend of `sds-core` runs through [`MemoryHarness`].
 
@@ -32,12 +41,12 @@ mod memory;
 mod report;
 mod suite;
 
-pub use case::{CaseError, CaseResult, Context, Ctx, brief, chain, ensure, ensure_eq};
+pub use case::{CaseError, CaseResult, Context, Ctx, Missing, brief, chain, ensure, ensure_eq};
 pub use catalog::{CASES, CaseFn, CaseInfo, case_info};
 pub use harness::{Capabilities, Capability, Harness, HarnessError};
 pub use memory::MemoryHarness;
 pub use report::{CaseReport, CaseStatus, SuiteReport, format_duration};
-pub use suite::{REQUIRE_ALL_ENV, run_case, run_selected, run_suite};
+pub use suite::{run_case, run_selected, run_suite};
 
 // What backend test code usually needs next to this crate: the attribute for implementing
 // [`Harness`], the crates the cases are written against, and the contract's names.
@@ -49,5 +58,5 @@ pub use sds_core::persistence::{Persistence, PersistenceError, PersistenceErrorK
 /// Used by the code [`conformance_tests!`] expands to; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::suite::{run_test, run_test_with};
+    pub use crate::suite::{run_test, run_test_notice};
 }

@@ -20,10 +20,11 @@
 /// Outcomes, as `cargo test` shows them:
 /// - passed: the test passes;
 /// - failed: the test panics with what was expected and what was found;
-/// - not run (the harness does not declare a capability the case needs): the test passes
-///   and prints `NOT RUN: <case> against <backend>: <reason>` to stderr, past the output
-///   capture, so it is visible in every run. Set `SDS_CONFORMANCE_REQUIRE_ALL=1` to make
-///   those tests fail instead (for CI of a backend that is meant to offer everything).
+/// - not run (the case needs a capability the harness declares absent, and only then): the
+///   test passes and prints `NOT RUN: <case> against <backend>: needs <capability>,
+///   declared absent: <reason>` to stderr, past the output capture, so it is visible in
+///   every run. Which cases run is decided by the harness's declaration alone; no
+///   environment variable changes it.
 ///
 /// Invoke it at most once per module (the test names are the case names); wrap it in a
 /// module to prefix them, e.g. `mod conformance { … }`.

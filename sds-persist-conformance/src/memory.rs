@@ -46,7 +46,15 @@ impl Harness for MemoryHarness {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.with(Capability::AbortCommitAfterMeta)
+        Capabilities::ALL
+            .without(
+                Capability::RawWrites,
+                "the in-memory backend keeps decoded values, no stored bytes to corrupt",
+            )
+            .without(
+                Capability::Unreachable,
+                "the in-memory backend has no server to lose",
+            )
     }
 
     async fn open(&self) -> Result<MemoryPersistence, HarnessError> {
@@ -73,6 +81,8 @@ impl Harness for MemoryHarness {
     }
 
     async fn cleanup(&self, backend: &MemoryPersistence) -> Result<(), HarnessError> {
+        // Through an instance that never claimed: the case's own may have been fenced.
+        let backend = backend.store().namespace(backend.namespace());
         let channels = backend
             .channels()
             .map_err(|err| HarnessError::failed_from("listing channels", err))?;

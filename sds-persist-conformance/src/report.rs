@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use crate::harness::{Capabilities, Capability};
+use crate::harness::Capabilities;
 
 /// How one case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,9 +15,12 @@ pub enum CaseStatus {
         /// What was expected and what was found.
         message: String,
     },
-    /// The case could not run against this harness; it proves nothing about the backend.
+    /// The case needs a capability the harness (or the backend) declares absent; it proves
+    /// nothing about the backend. No other reason makes a case not run.
     NotRun {
-        /// Why, e.g. the capability the harness lacks.
+        /// The missing capability's name, e.g. `raw-writes`.
+        capability: String,
+        /// Why it is absent, as declared.
         reason: String,
     },
 }
@@ -72,7 +75,7 @@ impl CaseReport {
 pub struct SuiteReport {
     /// The backend's name, from the harness.
     pub backend: String,
-    /// The capabilities the harness declared.
+    /// What the harness declared offered and absent.
     pub capabilities: Capabilities,
     /// One row per case run, in catalog order.
     pub cases: Vec<CaseReport>,
@@ -130,20 +133,22 @@ impl SuiteReport {
     /// cases did not run.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let declared: Vec<&str> = Capability::ALL
-            .iter()
-            .filter(|capability| self.capabilities.has(**capability))
+        let offered: Vec<&str> = self
+            .capabilities
+            .offered()
             .map(|capability| capability.name())
+            .collect();
+        let absent: Vec<String> = self
+            .capabilities
+            .absent()
+            .map(|(capability, reason)| format!("{capability} ({reason})"))
             .collect();
         let _ = writeln!(
             out,
-            "backend: {}   capabilities: {}",
+            "backend: {}   capabilities: {}   declared absent: {}",
             self.backend,
-            if declared.is_empty() {
-                "none".to_string()
-            } else {
-                declared.join(", ")
-            }
+            list_or_none(&offered),
+            list_or_none(&absent),
         );
         let name_width = self
             .cases
@@ -187,10 +192,17 @@ impl SuiteReport {
         }
         let not_run: Vec<&CaseReport> = self.cases.iter().filter(|case| case.not_run()).collect();
         if !not_run.is_empty() {
-            let _ = writeln!(out, "\nnot run (these prove nothing about the backend):");
+            let _ = writeln!(
+                out,
+                "\nnot run, for a capability declared absent (these prove nothing about the backend):"
+            );
             for case in not_run {
-                if let CaseStatus::NotRun { reason } = &case.status {
-                    let _ = writeln!(out, "  {}: {reason}", case.name);
+                if let CaseStatus::NotRun { capability, reason } = &case.status {
+                    let _ = writeln!(
+                        out,
+                        "  NOT RUN {}: needs {capability}, declared absent: {reason}",
+                        case.name
+                    );
                 }
             }
         }
@@ -215,6 +227,18 @@ impl fmt::Display for SuiteReport {
     }
 }
 
+fn list_or_none<T: AsRef<str>>(items: &[T]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A duration as milliseconds with one decimal, or seconds past ten seconds.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_secs_f64() * 1000.0;
@@ -228,6 +252,7 @@ pub fn format_duration(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::Capability;
 
     fn row(name: &'static str, status: CaseStatus) -> CaseReport {
         CaseReport {
@@ -243,7 +268,9 @@ mod tests {
     fn report(cases: Vec<CaseReport>) -> SuiteReport {
         SuiteReport {
             backend: "test".into(),
-            capabilities: Capabilities::NONE.with(Capability::RawWrites),
+            capabilities: Capabilities::ALL
+                .without(Capability::Unreachable, "no server")
+                .without(Capability::AbortCommitAfterMeta, "no transactions"),
             cases,
             duration: Duration::from_millis(9),
         }
@@ -255,7 +282,8 @@ mod tests {
         let only_skipped = report(vec![row(
             "a",
             CaseStatus::NotRun {
-                reason: "no".into(),
+                capability: "unreachable".into(),
+                reason: "no server".into(),
             },
         )]);
         assert!(!only_skipped.is_success());
@@ -279,7 +307,13 @@ mod tests {
         assert!(table.contains("g/b"), "{table}");
         assert!(table.contains("FAIL"), "{table}");
         assert!(table.contains("b: expected 1, found 2"), "{table}");
-        assert!(table.contains("capabilities: raw-writes"), "{table}");
+        assert!(
+            table.contains(
+                "capabilities: raw-writes   declared absent: unreachable (no server), \
+                 abort-commit-after-meta (no transactions)"
+            ),
+            "{table}"
+        );
         assert!(table.contains("1 passed, 1 failed, 0 not run"), "{table}");
     }
 
@@ -290,13 +324,17 @@ mod tests {
             row(
                 "c",
                 CaseStatus::NotRun {
-                    reason: "lacks raw-writes".into(),
+                    capability: "unreachable".into(),
+                    reason: "no server".into(),
                 },
             ),
         ]);
         assert!(run.is_success());
         let table = run.table();
-        assert!(table.contains("c: lacks raw-writes"), "{table}");
-        assert!(table.contains("not run"), "{table}");
+        assert!(
+            table.contains("NOT RUN c: needs unreachable, declared absent: no server"),
+            "{table}"
+        );
+        assert!(table.contains("1 passed, 0 failed, 1 not run"), "{table}");
     }
 }

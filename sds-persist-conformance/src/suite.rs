@@ -13,10 +13,6 @@ use crate::catalog::{CASES, CaseInfo, case_fn};
 use crate::harness::Harness;
 use crate::report::{CaseReport, CaseStatus, SuiteReport, format_duration};
 
-/// Set this environment variable to `1` to make a generated test fail, instead of pass
-/// with a "NOT RUN" notice, when its case cannot run against the harness.
-pub const REQUIRE_ALL_ENV: &str = "SDS_CONFORMANCE_REQUIRE_ALL";
-
 /// Runs every case against `harness`, one after the other, and reports each.
 pub async fn run_suite<H: Harness>(harness: &H) -> SuiteReport {
     run_selected(harness, |_| true).await
@@ -57,7 +53,10 @@ pub async fn run_case<H: Harness>(harness: &H, info: &CaseInfo) -> CaseReport {
     let status = match outcome {
         Ok(Ok(())) => CaseStatus::Passed,
         Ok(Err(CaseError::Failed(message))) => CaseStatus::Failed { message },
-        Ok(Err(CaseError::NotRun(reason))) => CaseStatus::NotRun { reason },
+        Ok(Err(CaseError::NotRun(missing))) => CaseStatus::NotRun {
+            capability: missing.capability,
+            reason: missing.reason,
+        },
         Err(panic) => CaseStatus::Failed {
             message: format!("the case panicked: {}", panic_message(panic.as_ref())),
         },
@@ -93,20 +92,28 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// runtime (two workers, so blocking backends work), makes the harness inside it, runs the
 /// case and turns the outcome into `Err(message)` for a failure.
 ///
-/// A case that cannot run prints `NOT RUN: …` straight to stderr (past the test output
-/// capture, so it shows in every `cargo test` run) and returns `Ok`, unless
-/// [`REQUIRE_ALL_ENV`] is set to `1`, which makes it an error.
+/// A case needing a capability the harness declares absent passes and prints
+/// `NOT RUN: <case> against <backend>: needs <capability>, declared absent: <reason>`
+/// straight to stderr (past the test output capture, so it shows in every `cargo test`
+/// run). Nothing else makes a case not run, and no setting turns that notice into a pass
+/// or a failure: what runs is decided by the harness's declaration alone.
 pub fn run_test<H, F>(name: &str, make_harness: F) -> Result<(), String>
 where
     H: Harness,
     F: Future<Output = H>,
 {
-    let strict = std::env::var(REQUIRE_ALL_ENV).is_ok_and(|value| value == "1");
-    run_test_with(name, strict, make_harness)
+    let notice = run_test_notice(name, make_harness)?;
+    if let Some(line) = notice {
+        // Straight to the process's stderr: the test harness captures eprintln!.
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+    Ok(())
 }
 
-/// [`run_test`] with the strictness given rather than read from [`REQUIRE_ALL_ENV`].
-pub fn run_test_with<H, F>(name: &str, strict: bool, make_harness: F) -> Result<(), String>
+/// [`run_test`] without the printing: `Ok(None)` when the case passed, `Ok(Some(notice))`
+/// with the `NOT RUN: …` line when it needs a capability declared absent, `Err(message)`
+/// when it failed.
+pub fn run_test_notice<H, F>(name: &str, make_harness: F) -> Result<Option<String>, String>
 where
     H: Harness,
     F: Future<Output = H>,
@@ -124,24 +131,15 @@ where
         let report = run_case(&harness, info).await;
         let backend = harness.name();
         match report.status {
-            CaseStatus::Passed => Ok(()),
+            CaseStatus::Passed => Ok(None),
             CaseStatus::Failed { message } => Err(format!(
                 "conformance case {name} failed against {backend}: {message}\n  (the case proves: {})",
                 info.doc
             )),
-            CaseStatus::NotRun { reason } => {
-                let line = format!(
-                    "NOT RUN: conformance case {name} against {backend}: {reason}{}",
-                    if strict { "" } else { " (passing without proving anything)" }
-                );
-                // Straight to the process's stderr: the test harness captures eprintln!.
-                let _ = writeln!(std::io::stderr(), "{line}");
-                if strict {
-                    Err(format!("{line} ({REQUIRE_ALL_ENV}=1)"))
-                } else {
-                    Ok(())
-                }
-            }
+            CaseStatus::NotRun { capability, reason } => Ok(Some(format!(
+                "NOT RUN: conformance case {name} against {backend}: needs {capability}, \
+                 declared absent: {reason} (nothing proven)"
+            ))),
         }
     })
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use sds_core::persistence::memory::MemoryPersistence;
-use sds_persist_conformance::__private::run_test_with;
+use sds_persist_conformance::__private::run_test_notice;
 use sds_persist_conformance::{
     CASES, Capabilities, CaseStatus, Harness, HarnessError, MemoryHarness, case_info, run_selected,
 };
@@ -78,7 +78,7 @@ impl Harness for Twisted {
 fn message(status: &CaseStatus) -> &str {
     match status {
         CaseStatus::Failed { message } => message,
-        CaseStatus::NotRun { reason } => reason,
+        CaseStatus::NotRun { reason, .. } => reason,
         CaseStatus::Passed => "",
     }
 }
@@ -135,24 +135,36 @@ async fn a_declared_but_missing_capability_fails_instead_of_skipping() {
     }
 }
 
+/// A case needing a capability the harness declares absent is not run, and its notice
+/// names the case, the capability and the declared reason; a case needing nothing absent
+/// runs and passes with no notice.
 #[test]
-fn strict_mode_turns_not_run_into_failure() {
+fn not_run_only_for_a_declared_absence_and_named() {
     let case = "corrupt_snapshot_fails_bootstrap_as_corrupt";
-    assert_eq!(
-        run_test_with(case, false, async { MemoryHarness::new() }),
-        Ok(())
-    );
-    let err = run_test_with(case, true, async { MemoryHarness::new() }).unwrap_err();
+    let notice = run_test_notice(case, async { MemoryHarness::new() })
+        .unwrap()
+        .unwrap();
+    assert!(notice.starts_with("NOT RUN: "), "{notice}");
     assert!(
-        err.contains("NOT RUN") && err.contains("raw-writes"),
-        "{err}"
+        notice.contains(case)
+            && notice.contains("needs raw-writes, declared absent:")
+            && notice.contains("no stored bytes to corrupt"),
+        "{notice}"
     );
-    // A case that runs is unaffected by strictness.
     assert_eq!(
-        run_test_with("drop_is_idempotent", true, async { MemoryHarness::new() }),
-        Ok(())
+        run_test_notice("drop_is_idempotent", async { MemoryHarness::new() }),
+        Ok(None)
     );
-    assert!(run_test_with("no_such_case", false, async { MemoryHarness::new() }).is_err());
+    assert!(run_test_notice("no_such_case", async { MemoryHarness::new() }).is_err());
+}
+
+/// Declaring a capability offered makes the cases needing it run (and here fail, since
+/// the twisted harness does not implement it): nothing is skipped without a declaration.
+#[test]
+fn an_offered_capability_always_runs_its_cases() {
+    let case = "corrupt_snapshot_fails_bootstrap_as_corrupt";
+    let err = run_test_notice(case, async { Twisted::new(Twist::OverDeclares) }).unwrap_err();
+    assert!(err.contains("declares the raw-writes capability"), "{err}");
 }
 
 /// Every catalog row names a function in `src/cases/<group>.rs` whose doc comment is

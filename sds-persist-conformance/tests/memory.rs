@@ -20,6 +20,9 @@ async fn whole_suite_is_green_and_says_what_did_not_run() {
             "corrupt_snapshot_fails_bootstrap_as_corrupt",
             "unknown_schema_version_fails_bootstrap",
             "corrupt_history_row_fails_bootstrap_as_corrupt",
+            "cut_or_flipped_snapshot_fails_bootstrap_as_corrupt",
+            "cut_or_flipped_history_row_fails_bootstrap_as_corrupt",
+            "version_one_values_still_load",
         ],
         "{report}"
     );

@@ -43,15 +43,52 @@ fn memory_backend_prints_a_passing_table() {
     assert!(!stdout.contains("roundtrip/"), "{stdout}");
 }
 
+/// A case needing a capability the memory harness declares absent is listed by name with
+/// the capability and the declared reason, in the table and on stderr; it is never counted
+/// as passed, and a run of only such cases proves nothing and fails.
 #[test]
-fn not_run_cases_are_listed_and_fail_under_require_all() {
-    let (code, stdout, _) = runner(&["--backend", "memory://", "--filter", "corrupt_snapshot"]);
+fn not_run_cases_are_named_with_their_missing_capability() {
+    let (code, stdout, stderr) =
+        runner(&["--backend", "memory://", "--filter", "corrupt_snapshot"]);
     assert_eq!(
         code,
         Some(1),
         "only a not-run case: nothing proven\n{stdout}"
     );
-    assert!(stdout.contains("not run"), "{stdout}");
+    assert!(stdout.contains("0 passed, 0 failed, 1 not run"), "{stdout}");
+    assert!(
+        stdout.contains("declared absent: raw-writes (the in-memory backend keeps decoded values"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "NOT RUN corrupt_snapshot_fails_bootstrap_as_corrupt: needs raw-writes, declared absent:"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "NOT RUN: load_failures/corrupt_snapshot_fails_bootstrap_as_corrupt: needs raw-writes"
+        ),
+        "{stderr}"
+    );
+
+    // Next to a case that runs and passes, the run succeeds and still names the absence…
+    let (code, stdout, stderr) = runner(&[
+        "--backend",
+        "memory://",
+        "--filter",
+        "drop_is_idempotent",
+        "--filter",
+        "corrupt_snapshot",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed, 1 not run"), "{stdout}");
+    assert!(
+        stderr.contains("NOT RUN: load_failures/corrupt_snapshot"),
+        "{stderr}"
+    );
+    // …and --require-all makes any declared absence a failure.
     let (code, stdout, _) = runner(&[
         "--backend",
         "memory://",
@@ -62,15 +99,29 @@ fn not_run_cases_are_listed_and_fail_under_require_all() {
         "--require-all",
     ]);
     assert_eq!(code, Some(1), "{stdout}");
-    let (code, stdout, _) = runner(&[
-        "--backend",
-        "memory://",
-        "--filter",
-        "drop_is_idempotent",
-        "--filter",
-        "corrupt_snapshot",
-    ]);
-    assert_eq!(code, Some(0), "{stdout}");
+}
+
+/// Every case whose capability the memory harness offers runs: the whole suite's not-run
+/// cases are exactly those needing raw-writes or unreachable.
+#[test]
+fn whole_memory_run_does_not_run_only_declared_absences() {
+    let (code, stdout, stderr) = runner(&["--backend", "memory://", "--filter", "load_failures/"]);
+    assert_eq!(
+        code,
+        Some(1),
+        "load_failures has no case memory can run\n{stdout}"
+    );
+    let not_run: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("NOT RUN: "))
+        .collect();
+    assert_eq!(not_run.len(), 4, "{stderr}");
+    assert!(
+        not_run
+            .iter()
+            .all(|line| line.contains("needs raw-writes") || line.contains("needs unreachable")),
+        "{stderr}"
+    );
 }
 
 #[test]

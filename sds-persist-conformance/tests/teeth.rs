@@ -95,11 +95,35 @@ teeth! {
     ];
     corrupt_rows_skipped: CorruptRowsSkipped => [
         "corrupt_history_row_fails_bootstrap_as_corrupt",
+        "cut_or_flipped_history_row_fails_bootstrap_as_corrupt",
     ];
     commit_split_in_two: SplitCommit => [
         "concurrent_commits_to_one_channel_never_tear",
     ];
     unknown_schema_loaded_as_empty: UnknownSchemaLoadsEmpty => [
         "unknown_schema_version_fails_bootstrap",
+    ];
+    unreachable_server_loaded_as_empty: UnreachableLoadsEmpty => [
+        "unreachable_backend_fails_bootstrap_as_unavailable",
+    ];
+    ids_sorted_by_locale_collation: CollatedIds => [
+        "message_ids_order_by_bytes_never_by_collation",
+        "awkward_message_ids_stay_distinct",
+    ];
+    lamports_rounded_as_f64_scores: FloatLamport => [
+        "history_order_holds_across_the_full_lamport_range",
+    ];
+    fence_ignored: IgnoresFence => [
+        "stale_writer_commit_fails_as_fenced_and_writes_nothing",
+        "every_write_of_a_stale_writer_is_fenced",
+        "new_claim_after_restart_supersedes",
+        "claims_are_per_namespace",
+        "unclaimed_instance_is_not_fenced",
+        "fenced_manager_stops_writing_and_says_so",
+    ];
+    epoch_kept_in_the_process: EpochNotShared => [
+        "stale_writer_commit_fails_as_fenced_and_writes_nothing",
+        "new_claim_after_restart_supersedes",
+        "fenced_manager_stops_writing_and_says_so",
     ];
 }

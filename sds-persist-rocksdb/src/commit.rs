@@ -10,10 +10,10 @@ use sds_codec::storage::{
 };
 use sds_core::persistence::PersistenceError;
 
-use crate::RocksDbPersistence;
-use crate::db::{durable_write_options, write_error};
+use crate::db::durable_write_options;
 use crate::error::storage_error;
 use crate::keys::{ChannelKeys, decode_lamport, encode_lamport, prefix_end};
+use crate::{RocksDbPersistence, fence};
 
 /// Commits one protocol operation: the encoded snapshot (if any) and the history batch (if
 /// any), as one write batch.
@@ -37,17 +37,16 @@ pub(crate) fn commit(
         )));
     }
     if let Some(history) = history {
+        // The contract's order: evictions, then appends (an id in both ends stored).
         let mut stager = HistoryStager::new(this, &keys, channel);
-        for message in &history.append {
-            stager.append(&mut batch, message)?;
-        }
         for id in &history.evict {
             stager.evict(&mut batch, id)?;
         }
+        for message in &history.append {
+            stager.append(&mut batch, message)?;
+        }
     }
-    this.db()
-        .write_opt(batch, &this.write_options())
-        .map_err(|err| write_error("commit", channel, err))
+    fence::write_batch(this, channel, "commit", batch, &this.write_options())
 }
 
 /// Wipes a channel's snapshot, history and index in one fsynced write batch.
@@ -67,9 +66,7 @@ pub(crate) fn drop_channel(
         })?;
         batch.delete_range(prefix, end.as_slice());
     }
-    this.db()
-        .write_opt(batch, &durable_write_options(true))
-        .map_err(|err| write_error("drop", channel, err))
+    fence::write_batch(this, channel, "drop", batch, &durable_write_options(true))
 }
 
 /// Records a retrieval hint inside the history row of `message_id`; a message that is not
@@ -111,9 +108,13 @@ pub(crate) fn set_retrieval_hint(
     row.retrieval_hint = Some(hint);
     let mut batch = WriteBatch::default();
     batch.put(&row_key, encode_logged_message(&row));
-    this.db()
-        .write_opt(batch, &this.write_options())
-        .map_err(|err| write_error("retrieval hint", channel, err))
+    fence::write_batch(
+        this,
+        channel,
+        "retrieval hint",
+        batch,
+        &this.write_options(),
+    )
 }
 
 /// The lamport of a message according to the channel's index, if it is logged.

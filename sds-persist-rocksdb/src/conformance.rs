@@ -73,9 +73,10 @@ impl Harness for RocksDbHarness {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
-            .with(Capability::RawWrites)
-            .with(Capability::AbortCommitAfterMeta)
+        Capabilities::ALL.without(
+            Capability::Unreachable,
+            "an embedded database has no server to lose",
+        )
     }
 
     async fn open(&self) -> Result<RocksDbPersistence, HarnessError> {

@@ -4,17 +4,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use rocksdb::{DB, DBRecoveryMode, Options, WriteOptions};
 use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate};
-use sds_core::persistence::{Persistence, PersistenceError};
+use sds_core::persistence::{BackendCapabilities, Persistence, PersistenceError, WriterEpoch};
 
 use crate::config::RocksDbBuilder;
 use crate::error::{classify_io_error, classify_open_error, storage_error};
+use crate::fence::{ClaimLock, UNCLAIMED};
 use crate::keys::{ChannelKeys, LAYOUT_KEY, LAYOUT_VERSION};
-use crate::{RocksDbError, commit, load};
+use crate::write_order::WriteOrder;
+use crate::{RocksDbError, commit, fence, load, namespace};
 
 /// Test hook states: commits run normally, the next one fails, or all fail.
 pub(crate) const FAIL_OFF: u8 = 0;
@@ -25,6 +27,8 @@ pub(crate) const FAIL_ALWAYS: u8 = 2;
 struct Shared {
     db: DB,
     path: PathBuf,
+    write_order: WriteOrder,
+    claims: ClaimLock,
 }
 
 /// A [`Persistence`] backend on an embedded RocksDB database, serving one namespace.
@@ -45,6 +49,9 @@ pub struct RocksDbPersistence {
     namespace: Arc<str>,
     sync_writes: bool,
     fail_commit_after_meta: Arc<AtomicU8>,
+    /// The writer epoch this handle claimed (`fence::UNCLAIMED` before its first claim);
+    /// shared by its clones, not by siblings made with `with_namespace`.
+    claimed: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for RocksDbPersistence {
@@ -72,6 +79,7 @@ impl RocksDbPersistence {
             namespace: Arc::from(namespace.into()),
             sync_writes: self.sync_writes,
             fail_commit_after_meta: Arc::new(AtomicU8::new(FAIL_OFF)),
+            claimed: Arc::new(AtomicU64::new(UNCLAIMED)),
         }
     }
 
@@ -113,12 +121,26 @@ impl RocksDbPersistence {
                 .is_ok()
     }
 
+    /// Orders writer claims against fenced writes on this database (see `fence`).
+    pub(crate) fn claim_lock(&self) -> &ClaimLock {
+        &self.shared.claims
+    }
+
+    /// The epoch this handle claimed.
+    pub(crate) fn claimed_epoch(&self) -> &AtomicU64 {
+        &self.claimed
+    }
+
     pub(crate) fn arm_commit_failure(&self, mode: u8) {
         self.fail_commit_after_meta.store(mode, Ordering::SeqCst);
     }
 
     /// Runs `op` with a clone of this handle on the blocking thread pool.
-    async fn run_blocking<T, F>(&self, what: &'static str, op: F) -> Result<T, PersistenceError>
+    pub(crate) async fn run_blocking<T, F>(
+        &self,
+        what: &'static str,
+        op: F,
+    ) -> Result<T, PersistenceError>
     where
         T: Send + 'static,
         F: FnOnce(&RocksDbPersistence) -> Result<T, PersistenceError> + Send + 'static,
@@ -136,6 +158,47 @@ impl RocksDbPersistence {
             Err(_) => op(&this),
         }
     }
+
+    /// Whether a write to `channel` holds its turn now (see `write_order`).
+    #[cfg(test)]
+    pub(crate) fn write_in_progress(&self, channel: &str) -> bool {
+        self.shared.write_order.is_busy(&self.namespace, channel)
+    }
+
+    /// [`Self::run_blocking`] for a write to `channel`: it takes effect after every write to
+    /// the channel issued before it, even one whose caller gave up (see `write_order`).
+    pub(crate) async fn run_write<T, F>(
+        &self,
+        channel: &str,
+        what: &'static str,
+        op: F,
+    ) -> Result<T, PersistenceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RocksDbPersistence) -> Result<T, PersistenceError> + Send + 'static,
+    {
+        let this = self.clone();
+        let order = &self.shared.write_order;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let turn = order.turn(&self.namespace, channel).await;
+                runtime
+                    .spawn_blocking(move || {
+                        // Held until the write is done, whether or not anyone still waits.
+                        let _turn = turn;
+                        op(&this)
+                    })
+                    .await
+                    .map_err(|join| {
+                        PersistenceError::other_from(format!("{what}: task failed"), join)
+                    })?
+            }
+            Err(_) => {
+                let _turn = order.blocking_turn(&self.namespace, channel);
+                op(&this)
+            }
+        }
+    }
 }
 
 /// Write options with the write-ahead log on and fsync as asked.
@@ -150,7 +213,7 @@ pub(crate) fn durable_write_options(sync: bool) -> WriteOptions {
 const ROCKSDB_MARKERS: [&str; 3] = ["CURRENT", "IDENTITY", "LOCK"];
 
 /// Checks the path before RocksDB sees it, so the common mistakes get precise errors.
-fn check_path(path: &Path, create_if_missing: bool) -> Result<(), RocksDbError> {
+pub(crate) fn check_path(path: &Path, create_if_missing: bool) -> Result<(), RocksDbError> {
     match std::fs::metadata(path) {
         Ok(metadata) if !metadata.is_dir() => {
             return Err(RocksDbError::NotADirectory {
@@ -248,12 +311,35 @@ pub(crate) fn open(builder: RocksDbBuilder) -> Result<RocksDbPersistence, RocksD
     check_layout(&db, &path)?;
     tracing::debug!(path = %path.display(), namespace, sync_writes, "opened RocksDB persistence");
 
-    Ok(RocksDbPersistence {
-        shared: Arc::new(Shared { db, path }),
-        namespace: Arc::from(namespace),
+    Ok(RocksDbPersistence::from_open_db(
+        db,
+        path,
+        namespace,
         sync_writes,
-        fail_commit_after_meta: Arc::new(AtomicU8::new(FAIL_OFF)),
-    })
+    ))
+}
+
+impl RocksDbPersistence {
+    /// The first handle on a database just opened (read-write or read-only).
+    pub(crate) fn from_open_db(
+        db: DB,
+        path: PathBuf,
+        namespace: String,
+        sync_writes: bool,
+    ) -> Self {
+        RocksDbPersistence {
+            shared: Arc::new(Shared {
+                db,
+                path,
+                write_order: WriteOrder::default(),
+                claims: ClaimLock::default(),
+            }),
+            namespace: Arc::from(namespace),
+            sync_writes,
+            fail_commit_after_meta: Arc::new(AtomicU8::new(FAIL_OFF)),
+            claimed: Arc::new(AtomicU64::new(UNCLAIMED)),
+        }
+    }
 }
 
 #[async_trait]
@@ -283,9 +369,9 @@ impl Persistence for RocksDbPersistence {
     }
 
     async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
-        let channel = channel.to_owned();
-        self.run_blocking("drop_channel", move |this| {
-            commit::drop_channel(this, &channel)
+        let owned = channel.to_owned();
+        self.run_write(channel, "drop_channel", move |this| {
+            commit::drop_channel(this, &owned)
         })
         .await
     }
@@ -296,11 +382,11 @@ impl Persistence for RocksDbPersistence {
         message_id: &str,
         hint: &[u8],
     ) -> Result<(), PersistenceError> {
-        let channel = channel.to_owned();
+        let owned = channel.to_owned();
         let message_id = message_id.to_owned();
         let hint = hint.to_vec();
-        self.run_blocking("set_retrieval_hint", move |this| {
-            commit::set_retrieval_hint(this, &channel, &message_id, hint)
+        self.run_write(channel, "set_retrieval_hint", move |this| {
+            commit::set_retrieval_hint(this, &owned, &message_id, hint)
         })
         .await
     }
@@ -315,11 +401,52 @@ impl Persistence for RocksDbPersistence {
         if meta.is_none() && history.is_none() {
             return Ok(());
         }
-        let channel = channel.to_owned();
+        let owned = channel.to_owned();
         // Encoding is CPU work on data we only borrow: do it here, ship the bytes.
         let meta = meta.map(sds_codec::storage::encode_channel_meta);
-        self.run_blocking("commit", move |this| {
-            commit::commit(this, &channel, meta, history)
+        self.run_write(channel, "commit", move |this| {
+            commit::commit(this, &owned, meta, history)
+        })
+        .await
+    }
+
+    /// Atomic commit (one write batch), listing, and persistence; durable on acknowledge
+    /// only with [`sync_writes`](RocksDbBuilder::sync_writes) on.
+    fn capabilities(&self) -> BackendCapabilities {
+        BackendCapabilities::CONSERVATIVE
+            .with_atomic_commit(true)
+            .with_durable_on_ack(self.sync_writes)
+            .with_persistent(true)
+            .with_list_channels(true)
+            .with_fencing(true)
+    }
+
+    /// The epoch is a key of the namespace, written with fsync whatever `sync_writes` says;
+    /// see the `fence` module for how a write checks it.
+    async fn claim_writer(&self) -> Result<Option<WriterEpoch>, PersistenceError> {
+        self.run_blocking("claim_writer", fence::claim)
+            .await
+            .map(Some)
+    }
+
+    async fn list_channels(&self) -> Result<Vec<String>, PersistenceError> {
+        self.run_blocking("list_channels", namespace::list_channels)
+            .await
+    }
+
+    /// Fsyncs the write-ahead log and flushes the memtables to table files, so every
+    /// acknowledged commit survives a machine crash, whatever `sync_writes` says, and the
+    /// next open replays no log. The handle stays usable (its siblings share the database);
+    /// the database itself closes when the last handle is dropped.
+    async fn close(&self) -> Result<(), PersistenceError> {
+        self.run_blocking("close", |this| {
+            let flushed = this.db().flush_wal(true).and_then(|()| this.db().flush());
+            match flushed {
+                Ok(()) => Ok(()),
+                // A read-only handle has nothing of its own to flush.
+                Err(err) if err.kind() == rocksdb::ErrorKind::NotSupported => Ok(()),
+                Err(err) => Err(storage_error("flush at close", err)),
+            }
         })
         .await
     }

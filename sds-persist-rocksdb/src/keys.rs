@@ -14,6 +14,12 @@
 //! | meta    | `'M' lp(ns) lp(channel)`                                       | encoded `ChannelMeta`     |
 //! | history | `'H' lp(ns) lp(channel) lamport(u64 BE) message_id`            | encoded `LoggedMessage`   |
 //! | index   | `'I' lp(ns) lp(channel) message_id`                            | lamport, u64 BE           |
+//! | fence   | `'F' lp(ns)`                                                   | writer epoch, u64 BE      |
+//!
+//! Values are the storage codec's blobs as it returns them (`sds_codec::storage`): since
+//! schema version 2 each carries its own length and CRC32C, so a value cut short or damaged
+//! on disk loads as `Corrupt`. Values written by earlier builds (version 1) still load; the
+//! codec's versions are independent of this key layout's.
 //!
 //! The message id is the last component and is written raw: everything before it has a fixed
 //! length within one channel, so it needs no prefix, and a channel's history rows sort by
@@ -30,9 +36,17 @@ pub(crate) const LAYOUT_KEY: &[u8] = b"\x00sds-rocksdb-layout";
 /// The layout version this build writes and reads.
 pub(crate) const LAYOUT_VERSION: u32 = 1;
 
-const TAG_META: u8 = b'M';
-const TAG_HISTORY: u8 = b'H';
+pub(crate) const TAG_META: u8 = b'M';
+pub(crate) const TAG_HISTORY: u8 = b'H';
 const TAG_INDEX: u8 = b'I';
+/// The writer fence's family (added to layout 1 without a version bump: a build that does
+/// not know it ignores it, and claims nothing).
+const TAG_FENCE: u8 = b'F';
+
+/// The key holding `namespace`'s writer epoch (see the `fence` module).
+pub(crate) fn fence_key(namespace: &[u8]) -> Vec<u8> {
+    namespace_prefix(TAG_FENCE, namespace)
+}
 
 /// Appends `value` as a LEB128 varint.
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -49,7 +63,6 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Reads a LEB128 varint from the front of `bytes`, returning it and the rest.
-#[cfg(test)]
 fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut value: u64 = 0;
     for (index, byte) in bytes.iter().enumerate() {
@@ -77,7 +90,6 @@ fn put_length_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Reads one length-prefixed component from the front of `bytes`.
-#[cfg(test)]
 fn take_length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = take_varint(bytes)?;
     let len = usize::try_from(len).ok()?;
@@ -85,6 +97,15 @@ fn take_length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     Some(rest.split_at(len))
+}
+
+/// The prefix shared by every key of one family in one namespace, and only by them:
+/// `tag lp(namespace)`.
+pub(crate) fn namespace_prefix(tag: u8, namespace: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + 2 + namespace.len());
+    key.push(tag);
+    put_length_prefixed(&mut key, namespace);
+    key
 }
 
 fn channel_prefix(tag: u8, namespace: &[u8], channel: &[u8]) -> Vec<u8> {
@@ -181,9 +202,8 @@ impl ChannelKeys {
 #[cfg(test)]
 type DecodedHistoryKey<'k> = (&'k [u8], &'k [u8], u64, &'k [u8]);
 
-/// A meta or index key parsed back into (tag, namespace, channel, rest).
-#[cfg(test)]
-type DecodedChannelKey<'k> = (u8, &'k [u8], &'k [u8], &'k [u8]);
+/// A meta, history or index key parsed back into (tag, namespace, channel, rest).
+pub(crate) type DecodedChannelKey<'k> = (u8, &'k [u8], &'k [u8], &'k [u8]);
 
 /// Parses any history key back into its components.
 #[cfg(test)]
@@ -198,8 +218,8 @@ pub(crate) fn decode_history_key(key: &[u8]) -> Option<DecodedHistoryKey<'_>> {
     Some((namespace, channel, decode_lamport(lamport)?, id))
 }
 
-/// Parses a meta or index key back into its components.
-#[cfg(test)]
+/// Parses a meta, history or index key back into its components (for a history key the
+/// rest is the lamport and the message id); `None` if it is not such a key.
 pub(crate) fn decode_channel_key(key: &[u8]) -> Option<DecodedChannelKey<'_>> {
     let (tag, rest) = key.split_first()?;
     let (namespace, rest) = take_length_prefixed(rest)?;

@@ -14,12 +14,20 @@
 //!   layout is described in the `keys` module's source and versioned in the database.
 //! - **Durability**: the write-ahead log is always on; fsync per commit is
 //!   [configurable](RocksDbBuilder#durability) and off by default, for reasons given there.
+//!   [`close`](sds_core::persistence::Persistence::close) fsyncs the log and flushes the
+//!   memtables, so a clean shutdown loses nothing either way.
+//! - **Capabilities**: declares atomic commit, persistence, channel listing
+//!   ([`list_channels`](sds_core::persistence::Persistence::list_channels): one seek per
+//!   stored channel) and durable-on-acknowledge exactly when `sync_writes` is on.
 //! - **Blocking**: RocksDB calls block, so every operation runs on Tokio's blocking thread
-//!   pool, never on an executor worker (outside Tokio they run inline on the caller).
+//!   pool, never on an executor worker (outside Tokio they run inline on the caller). Writes
+//!   to one channel take effect in the order they were issued, also when a caller gave up
+//!   on one (a timeout cannot stop a running RocksDB call): the next write waits for it.
 //! - **Errors**: opening returns a typed [`RocksDbError`] (locked, not a directory, permission
 //!   denied, not a database, …); operations return
 //!   [`PersistenceError`](sds_core::persistence::PersistenceError) (`Unavailable` for I/O,
-//!   `Corrupt` for undecodable bytes, `UnsupportedSchema` for unknown snapshot versions).
+//!   `Corrupt` for stored values that are truncated, fail their checksum or do not decode,
+//!   `UnsupportedSchema` for unknown snapshot versions).
 //!
 //! ```no_run
 //! use sds_core::persistence::Persistence;
@@ -44,9 +52,14 @@ mod config;
 pub mod conformance;
 mod db;
 mod error;
+mod fence;
+mod inventory;
 mod keys;
 mod load;
+mod namespace;
+mod read_only;
 mod test_support;
+mod write_order;
 
 pub use config::{DEFAULT_NAMESPACE, RocksDbBuilder};
 pub use db::RocksDbPersistence;
@@ -54,3 +67,5 @@ pub use error::RocksDbError;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;

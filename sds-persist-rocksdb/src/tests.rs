@@ -1,6 +1,8 @@
 //! Unit tests of the backend against a real database in a temporary directory.
 
-use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry};
+use sds_codec::storage::{
+    ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry, encode_buffered_message,
+};
 use sds_codec::wire::SdsMessage;
 use sds_core::persistence::{Persistence, PersistenceErrorKind};
 
@@ -25,11 +27,15 @@ fn meta(lamport: u64) -> ChannelMeta {
     ChannelMeta {
         lamport,
         outgoing: vec![OutgoingEntry {
-            message: message("out", lamport).message,
+            message: message("out", lamport)
+                .message
+                .map(|message| encode_buffered_message(&message))
+                .unwrap_or_default(),
             sent_at_ms: 1_700_000_000_000,
             resend_attempts: 1,
             possible_acks: 0,
-        }],
+        }]
+        .into(),
         ..ChannelMeta::empty()
     }
 }
@@ -361,6 +367,58 @@ async fn corrupt_bytes_load_as_corrupt_errors() {
     assert_eq!(
         ids(&db.load_channel("bad-row").await.expect("load")),
         vec![(1, "a".to_owned())]
+    );
+}
+
+// The envelope's errors reach the operator with the channel, the row and both sizes or
+// checksums, so a damaged value can be found on disk.
+#[tokio::test]
+async fn damaged_values_are_named_in_the_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    let snapshot = sds_codec::storage::encode_channel_meta(&meta(7));
+    db.write_raw_meta("cut", &snapshot[..snapshot.len() - 3])
+        .expect("raw write");
+    let err = db.load_channel("cut").await.expect_err("truncated meta");
+    assert_eq!(err.kind(), PersistenceErrorKind::Corrupt);
+    assert!(
+        err.to_string().contains(&format!(
+            "snapshot of channel \"cut\": channel meta is truncated: expected {} bytes, found {}",
+            snapshot.len(),
+            snapshot.len() - 3
+        )),
+        "{err}"
+    );
+
+    db.commit("flipped", None, Some(&append(&[message("a", 1)])))
+        .await
+        .expect("commit");
+    let mut row = sds_codec::storage::encode_logged_message(&message("a", 1));
+    let last = row.len() - 1;
+    row[last] ^= 0x04;
+    db.write_raw_history_row("flipped", 1, "a", &row)
+        .expect("raw write");
+    let err = db.load_channel("flipped").await.expect_err("flipped row");
+    assert_eq!(err.kind(), PersistenceErrorKind::Corrupt);
+    assert!(
+        err.to_string().contains(
+            "history row \"a\" (lamport 1) of channel \"flipped\": logged message is damaged: \
+             checksum mismatch"
+        ),
+        "{err}"
+    );
+
+    // A row written by an earlier build (version 1, no envelope) still loads.
+    db.write_raw_history_row(
+        "flipped",
+        1,
+        "a",
+        &sds_codec::storage::v1::encode_logged_message(&message("a", 1)),
+    )
+    .expect("raw write");
+    assert_eq!(
+        db.load_channel("flipped").await.expect("v1 row").history,
+        vec![message("a", 1)]
     );
 }
 

@@ -11,7 +11,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry};
+use sds_codec::storage::{
+    ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, OutgoingEntry, encode_buffered_message,
+};
 use sds_codec::wire::SdsMessage;
 use sds_core::persistence::Persistence;
 use sds_persist_rocksdb::{RocksDbError, RocksDbPersistence};
@@ -72,7 +74,11 @@ fn meta_after(i: u64) -> ChannelMeta {
         lamport: i + 1,
         outgoing: (i.saturating_sub(2)..=i)
             .map(|k| OutgoingEntry {
-                message: message_pair(k)[0].message.clone(),
+                message: message_pair(k)[0]
+                    .message
+                    .as_ref()
+                    .map(encode_buffered_message)
+                    .unwrap_or_default(),
                 sent_at_ms: i64::try_from(k).expect("small"),
                 resend_attempts: 0,
                 possible_acks: 0,

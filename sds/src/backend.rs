@@ -1,8 +1,10 @@
 //! Opening a persistence backend from a URL.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sds_core::Persistence;
+use sds_core::persistence::PersistenceError;
 use sds_core::persistence::memory::MemoryStore;
 use thiserror::Error;
 
@@ -87,6 +89,52 @@ impl Backend {
         }
     }
 
+    /// Opens the backend a URL names for reading only, as `sds inspect` does: nothing is
+    /// created or written. A `rocksdb://` path that holds no database is refused (never
+    /// created), and the database is opened without taking its lock, so a process writing
+    /// it may keep running. `memory://` opens an empty store (an in-memory store lives only
+    /// inside the process that writes it).
+    pub async fn open_read_only(url: &str) -> Result<Backend, BackendError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| BackendError::InvalidUrl(url.to_string()))?;
+        match scheme {
+            "rocksdb" => open_rocksdb_read_only(url, rest).await,
+            // The other schemes open nothing on disk: the same rules as `open`.
+            _ => Backend::open(url).await,
+        }
+    }
+
+    /// Whether what is stored outlives the process (false for `memory://`).
+    pub fn is_persistent(&self) -> bool {
+        match self {
+            Backend::Memory(_) => false,
+            #[cfg(feature = "rocksdb")]
+            Backend::RocksDb(_) => true,
+        }
+    }
+
+    /// Every namespace that holds a stored channel, with its channels, each sorted by bytes.
+    pub async fn stored_namespaces(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<String>>, PersistenceError> {
+        match self {
+            Backend::Memory(store) => {
+                let mut found = BTreeMap::new();
+                for namespace in store.namespaces()? {
+                    let mut channels = store.namespace(namespace.as_str()).channels()?;
+                    if !channels.is_empty() {
+                        channels.sort();
+                        found.insert(namespace, channels);
+                    }
+                }
+                Ok(found)
+            }
+            #[cfg(feature = "rocksdb")]
+            Backend::RocksDb(db) => db.stored_namespaces().await,
+        }
+    }
+
     /// The persistence of one namespace (one node) in this backend.
     pub fn namespace(&self, namespace: &str) -> Arc<dyn Persistence> {
         match self {
@@ -119,6 +167,34 @@ async fn open_rocksdb(url: &str, path: &str) -> Result<Backend, BackendError> {
             message: err.to_string(),
         })?;
     Ok(Backend::RocksDb(db))
+}
+
+#[cfg(feature = "rocksdb")]
+async fn open_rocksdb_read_only(url: &str, path: &str) -> Result<Backend, BackendError> {
+    use sds_persist_rocksdb::RocksDbError;
+
+    if path.is_empty() {
+        return Err(BackendError::InvalidUrl(url.to_string()));
+    }
+    let db = sds_persist_rocksdb::RocksDbPersistence::builder(path)
+        .open_read_only_async()
+        .await
+        .map_err(|err| BackendError::Open {
+            url: url.to_string(),
+            message: match err {
+                RocksDbError::NotFound { path } => format!(
+                    "no database at {}: nothing was created (opened read-only); check the path",
+                    path.display()
+                ),
+                other => other.to_string(),
+            },
+        })?;
+    Ok(Backend::RocksDb(db))
+}
+
+#[cfg(not(feature = "rocksdb"))]
+async fn open_rocksdb_read_only(url: &str, path: &str) -> Result<Backend, BackendError> {
+    open_rocksdb(url, path).await
 }
 
 #[cfg(not(feature = "rocksdb"))]

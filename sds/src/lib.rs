@@ -33,7 +33,9 @@
 //! // Alice wraps content; the bytes go out on the network of your choice.
 //! let bytes = alice.wrap_outgoing("general", "msg-1", b"hello".to_vec()).await?;
 //!
-//! // Bob unwraps what he receives; deliveries arrive as events, in causal order.
+//! // Bob takes part in the channel (a manager drops messages for channels it has not
+//! // joined), unwraps what he receives, and deliveries arrive as events, in causal order.
+//! bob.join_channel("general").await?;
 //! let outcome = bob.unwrap_received(&bytes).await?;
 //! assert_eq!(outcome.status, UnwrapStatus::Delivered);
 //! match bob_events.recv().await {

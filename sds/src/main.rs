@@ -1,6 +1,7 @@
 //! The `sds` command-line tool: the simulator (the main job), the conformance suite and
 //! a stored-channel inspector.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,17 +35,24 @@ enum Command {
         #[arg(long)]
         backend: String,
     },
-    /// Print a stored channel's snapshot and history.
+    /// List the namespaces and channels a backend stores, or print one stored channel's
+    /// snapshot and history.
+    ///
+    /// Opens the store read-only: nothing is created or written, and a path that holds no
+    /// database is refused. Without --channel it lists (every namespace, or the one given);
+    /// with --namespace and --channel it prints that channel. Exit status: 0 when shown or
+    /// listed, 1 when the named channel is not stored, 2 when the backend cannot be opened
+    /// or read.
     Inspect {
         /// Backend URL, e.g. rocksdb:///var/lib/app/sds.
         #[arg(long)]
         backend: String,
-        /// The node's namespace.
+        /// The node's namespace (list only its channels when no --channel is given).
         #[arg(long)]
-        namespace: String,
-        /// The channel id.
-        #[arg(long)]
-        channel: String,
+        namespace: Option<String>,
+        /// The channel id (needs --namespace).
+        #[arg(long, requires = "namespace")]
+        channel: Option<String>,
     },
 }
 
@@ -193,7 +201,7 @@ fn main() -> ExitCode {
                 backend,
                 namespace,
                 channel,
-            } => inspect(&backend, &namespace, &channel).await,
+            } => inspect(&backend, namespace.as_deref(), channel.as_deref()).await,
         }
     })
 }
@@ -290,19 +298,51 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
         Ok(report) => report,
         Err(err) => return fail(&err.to_string()),
     };
+    let namespaces: Vec<&str> = report
+        .participants
+        .iter()
+        .map(|participant| participant.id.as_str())
+        .collect();
+    let stored = storage_note(&backend, _temporary.is_some(), &namespaces, &config.channel);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => out(&json),
             Err(err) => return fail(&format!("cannot serialize the report: {err}")),
         }
+        // stdout stays one JSON document.
+        eprintln!("{stored}");
     } else {
         out(&report.to_string());
+        out(&stored);
     }
     if report.converged {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Where the run wrote: the backend URL, the namespaces and the channel, and how to inspect
+/// them (or why they cannot be: a store that ends with the run).
+fn storage_note(backend: &Backend, temporary: bool, namespaces: &[&str], channel: &str) -> String {
+    let url = backend.describe();
+    let mut note = format!(
+        "stored in {url}: namespaces {}, channel {channel:?}",
+        namespaces.join(", ")
+    );
+    if !backend.is_persistent() {
+        note.push_str("\n(in memory: gone when the run ends; run with --dir DIR, or --backend rocksdb:///DIR, to keep it)");
+    } else if temporary {
+        note.push_str(
+            "\n(a temporary directory, removed when the run ends; use --dir DIR to keep it and inspect it)",
+        );
+    } else if let Some(first) = namespaces.first() {
+        let _ = write!(
+            note,
+            "\ninspect with: sds inspect --backend {url} --namespace {first} --channel {channel}"
+        );
+    }
+    note
 }
 
 async fn conformance(url: &str) -> ExitCode {
@@ -319,15 +359,28 @@ async fn conformance(url: &str) -> ExitCode {
     }
 }
 
-async fn inspect(url: &str, namespace: &str, channel: &str) -> ExitCode {
-    let backend = match open(url).await {
+async fn inspect(url: &str, namespace: Option<&str>, channel: Option<&str>) -> ExitCode {
+    let backend = match Backend::open_read_only(url).await {
         Ok(backend) => backend,
-        Err(code) => return code,
+        Err(err) => return fail(&err.to_string()),
+    };
+    let (Some(namespace), Some(channel)) = (namespace, channel) else {
+        return match sds::inspect::list_channels(&backend, namespace).await {
+            Ok(text) => {
+                out(text.trim_end());
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&format!("cannot list the stored channels: {err}")),
+        };
     };
     match sds::inspect::inspect_channel(&backend, namespace, channel).await {
         Ok(text) => {
             out(text.trim_end());
             ExitCode::SUCCESS
+        }
+        Err(err @ sds::inspect::InspectError::NotStored { .. }) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
         }
         Err(err) => fail(&format!("cannot load channel {channel:?}: {err}")),
     }

@@ -246,7 +246,13 @@ fn inspect_prints_a_stored_channel() {
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(stdout.contains("history (oldest first): 20"), "{stdout}");
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "schema version {},",
+            sds::codec::storage::SCHEMA_VERSION
+        )),
+        "{stdout}"
+    );
 }
 
 // The conformance subcommand runs the whole suite against the in-memory backend.

@@ -10,8 +10,8 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use sds_codec::storage::{
-    ChannelData, ChannelMeta, HistoryUpdate, IncomingEntry, IncomingRepairEntry, LoggedMessage,
-    OutgoingEntry, OutgoingRepairEntry, SCHEMA_VERSION,
+    Bytes, ChannelData, ChannelMeta, HistoryUpdate, IncomingEntry, IncomingRepairEntry,
+    LoggedMessage, OutgoingEntry, OutgoingRepairEntry, SCHEMA_VERSION, encode_buffered_message,
 };
 use sds_codec::wire::{HistoryEntry, SdsMessage};
 
@@ -67,27 +67,30 @@ pub fn sds_message() -> impl Strategy<Value = SdsMessage> {
         )
 }
 
+/// What a buffered entry holds: an encoded message, or any bytes (an entry written by a
+/// foreign or broken writer must still round-trip).
+pub fn buffered_message() -> impl Strategy<Value = Bytes> {
+    prop_oneof![
+        sds_message().prop_map(|message| encode_buffered_message(&message)),
+        bytes().prop_map(Bytes::from),
+    ]
+}
+
 /// Any outgoing-buffer entry.
 pub fn outgoing_entry() -> impl Strategy<Value = OutgoingEntry> {
-    (
-        option::of(sds_message()),
-        any::<i64>(),
-        any::<u32>(),
-        any::<u32>(),
+    (buffered_message(), any::<i64>(), any::<u32>(), any::<u32>()).prop_map(
+        |(message, sent_at_ms, resend_attempts, possible_acks)| OutgoingEntry {
+            message,
+            sent_at_ms,
+            resend_attempts,
+            possible_acks,
+        },
     )
-        .prop_map(
-            |(message, sent_at_ms, resend_attempts, possible_acks)| OutgoingEntry {
-                message,
-                sent_at_ms,
-                resend_attempts,
-                possible_acks,
-            },
-        )
 }
 
 /// Any incoming-buffer entry.
 pub fn incoming_entry() -> impl Strategy<Value = IncomingEntry> {
-    (option::of(sds_message()), vec(text(), 0..4), any::<i64>()).prop_map(
+    (buffered_message(), vec(text(), 0..4), any::<i64>()).prop_map(
         |(message, missing_dependencies, received_at_ms)| IncomingEntry {
             message,
             missing_dependencies,
@@ -130,8 +133,8 @@ pub fn channel_meta() -> impl Strategy<Value = ChannelMeta> {
             |(lamport, outgoing, incoming, outgoing_repairs, incoming_repairs)| ChannelMeta {
                 schema_version: SCHEMA_VERSION,
                 lamport,
-                outgoing,
-                incoming,
+                outgoing: outgoing.into(),
+                incoming: incoming.into(),
                 outgoing_repairs,
                 incoming_repairs,
             },

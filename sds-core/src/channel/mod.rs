@@ -3,10 +3,29 @@
 //! Every method takes the current time explicitly and never touches a clock, a socket or
 //! a database. Effects come out as [`Event`]s queued on the channel (drained with
 //! [`Channel::drain_events`]), history changes queued in its [`PendingHistory`], and a
-//! "meta dirty" flag telling the driver a snapshot save is due.
+//! "meta dirty" flag telling the driver a snapshot save is due. The flag is set only when
+//! something a snapshot holds changed: a duplicate or a sync that tells us nothing new
+//! commits nothing.
+//!
+//! Received messages are judged by exact knowledge, never by our bloom filter (which is only
+//! the acknowledgement signal we send peers; see `known`):
+//! - Lamport: a timestamp beyond `now + max_lamport_skew_ms` is refused (a content message
+//!   is dropped with [`DropReason::LamportTooFarAhead`], a sync message ignored), and only
+//!   accepted messages (delivered, buffered, or a sync processed) move our clock.
+//! - Identity: ids are first-come. A content message whose id we hold (log, incoming
+//!   buffer, outgoing buffer) is a duplicate only when its sender and content match what we
+//!   hold; otherwise it is dropped with [`DropReason::ConflictingId`] and what we hold stays.
+//!   That includes a peer claiming one of our own ids. An id delivered here and evicted from
+//!   the log since is still remembered (without its content): a message under it is a
+//!   duplicate, never delivered twice.
+//! - Dependencies: met only when in the log or remembered exactly as delivered, marked met
+//!   or given up; a bloom false positive never delivers a message out of causal order.
 
+mod acknowledgement;
 mod incoming;
+mod known;
 mod log;
+mod outgoing;
 mod repair;
 mod snapshot;
 
@@ -16,7 +35,7 @@ use std::sync::Arc;
 use sds_codec::wire::{HistoryEntry, MessageKind, SdsMessage, encode_message};
 use tracing::debug;
 
-use crate::bloom::{BloomFilter, RollingBloomFilter};
+use crate::bloom::RollingBloomFilter;
 use crate::clock::UnixMillis;
 use crate::config::{ConfigError, ReliabilityConfig};
 use crate::error::SdsError;
@@ -25,8 +44,11 @@ use crate::hints::RetrievalHintProvider;
 use crate::pending_history::PendingHistory;
 
 use incoming::{Incoming, IncomingBuffer};
+use known::{Known, KnownIds};
 use log::LocalLog;
-use repair::{IncomingRepair, OutgoingRepair};
+use outgoing::{Outgoing, OutgoingBuffer, OutgoingLedger};
+use repair::{AnswerBudgets, IncomingRepair, OutgoingRepair};
+use snapshot::SnapshotCache;
 
 /// What the protocol needs to know about the local participant.
 #[derive(Debug, Clone)]
@@ -52,7 +74,10 @@ pub enum UnwrapStatus {
         /// Ids of the missing dependencies.
         missing: Vec<String>,
     },
-    /// Already delivered or buffered; ignored apart from clearing repair state.
+    /// Already delivered or buffered, from the same sender with the same content (or
+    /// delivered and evicted from the log since); ignored apart from clearing repair state.
+    /// An id we hold for a different sender or content is not a duplicate but a conflict:
+    /// [`DropReason::ConflictingId`].
     Duplicate,
     /// Sent by this participant; not processed again.
     OwnMessage,
@@ -63,7 +88,10 @@ pub enum UnwrapStatus {
         /// Its payload.
         content: Vec<u8>,
     },
-    /// Dropped because a buffer bound was reached (a [`Event::MessageDropped`] was emitted).
+    /// Dropped: a bound was reached, its Lamport timestamp runs too far ahead, or its id is
+    /// held for a different message (ids are first-come; see [`DropReason`]). A content
+    /// message also emits [`Event::MessageDropped`]; a sync message with a timestamp too far
+    /// ahead is ignored entirely, with no event and no state change.
     Dropped(DropReason),
 }
 
@@ -76,14 +104,6 @@ pub struct Unwrapped {
     pub message_id: String,
     /// What happened to it.
     pub status: UnwrapStatus,
-}
-
-#[derive(Debug, Clone)]
-struct Outgoing {
-    message: SdsMessage,
-    sent_at: UnixMillis,
-    resend_attempts: u32,
-    possible_acks: u32,
 }
 
 /// The causal dependencies of a received message that are not delivered yet.
@@ -110,15 +130,20 @@ pub(crate) struct Channel {
     lamport: u64,
     log: LocalLog,
     bloom: RollingBloomFilter,
-    outgoing: Vec<Outgoing>,
+    known: KnownIds,
+    outgoing: OutgoingBuffer,
+    /// An id index and a byte count of `outgoing`, and what a retried wrap needs.
+    outgoing_ledger: OutgoingLedger,
     incoming: IncomingBuffer,
     outgoing_repairs: BTreeMap<String, OutgoingRepair>,
     incoming_repairs: BTreeMap<String, IncomingRepair>,
+    answer_budgets: AnswerBudgets,
     pending: PendingHistory,
     pending_hints: Vec<(String, Vec<u8>)>,
     events: Vec<Event>,
     meta_dirty: bool,
     degraded: bool,
+    snapshots: SnapshotCache,
 }
 
 fn unix_to_lamport(now: UnixMillis) -> u64 {
@@ -133,21 +158,26 @@ impl Channel {
             settings.config.bloom_error_rate,
         )
         .map_err(|err| ConfigError(err.to_string()))?;
+        let known = KnownIds::new(settings.config.bloom_capacity);
         Ok(Channel {
             id: id.to_string(),
             settings,
             lamport: 0,
             log: LocalLog::default(),
             bloom,
-            outgoing: Vec::new(),
+            known,
+            outgoing: OutgoingBuffer::default(),
+            outgoing_ledger: OutgoingLedger::default(),
             incoming: IncomingBuffer::default(),
             outgoing_repairs: BTreeMap::new(),
             incoming_repairs: BTreeMap::new(),
+            answer_budgets: AnswerBudgets::default(),
             pending: PendingHistory::default(),
             pending_hints: Vec::new(),
             events: Vec::new(),
             meta_dirty: false,
             degraded: false,
+            snapshots: SnapshotCache::default(),
         })
     }
 
@@ -213,6 +243,21 @@ impl Channel {
         self.meta_dirty = dirty;
     }
 
+    /// True when nothing about the channel lives in memory alone: nothing buffered, no
+    /// repair work, no unwritten change, no undelivered event. Such a channel can be
+    /// unloaded and restored from its stored state (the manager's idle unloading).
+    pub(crate) fn is_quiescent(&self) -> bool {
+        self.outgoing.is_empty()
+            && self.incoming.len() == 0
+            && self.outgoing_repairs.is_empty()
+            && self.incoming_repairs.is_empty()
+            && self.pending.is_empty()
+            && self.pending_hints.is_empty()
+            && self.events.is_empty()
+            && !self.meta_dirty
+            && !self.degraded
+    }
+
     /// Marks the persistence state; returns true when it changed.
     pub(crate) fn set_degraded(&mut self, degraded: bool) -> bool {
         std::mem::replace(&mut self.degraded, degraded) != degraded
@@ -229,37 +274,67 @@ impl Channel {
         self.incoming.contains(message_id)
     }
 
-    /// A message older than everything in a full log, whose id the bloom filter knows, was
-    /// delivered before and evicted since. Restricting the bloom check to messages older
-    /// than the log window keeps a false positive from swallowing a new message.
+    /// Whether the message's id was taken here before by a message that left the log: it
+    /// was delivered and evicted since (always a duplicate: ids are first-come and we can no
+    /// longer compare content), or it was marked met or given up and the message is older
+    /// than everything in a full log (it could not be placed in the log anyway).
+    ///
+    /// Exact knowledge only: a bloom false positive must never swallow a new message.
     fn is_evicted_duplicate(&self, message: &SdsMessage) -> bool {
-        if self.log.len() < self.config().max_message_history {
-            return false;
+        match self.known.get(&message.message_id) {
+            None => false,
+            Some(Known::Evicted) => true,
+            Some(Known::Met) => {
+                if self.log.len() < self.config().max_message_history {
+                    return false;
+                }
+                let key = (
+                    message.lamport_timestamp.unwrap_or(0),
+                    message.message_id.as_str(),
+                );
+                self.log
+                    .oldest_key()
+                    .is_some_and(|(lamport, id)| key < (lamport, id))
+            }
         }
-        let key = (
-            message.lamport_timestamp.unwrap_or(0),
-            message.message_id.as_str(),
-        );
-        self.log
-            .oldest_key()
-            .is_some_and(|(lamport, id)| key < (lamport, id))
-            && self.bloom.contains(&message.message_id)
     }
 
-    /// A dependency is met once delivered, or once known through the bloom filter (marked
-    /// met out of band, or evicted from the log) unless it is only buffered here: a buffered
-    /// message is in the bloom filter but not delivered yet.
+    /// A dependency is met only by exact knowledge: it is in the log, or remembered as
+    /// delivered and evicted, marked met out of band or given up as lost - unless it only
+    /// waits in our buffer. Never by a bloom hit: a false positive would deliver a message
+    /// before its dependency.
     fn dependency_met(&self, message_id: &str) -> bool {
         self.log.contains(message_id)
-            || (self.bloom.contains(message_id) && !self.is_buffered(message_id))
+            || (self.known.contains(message_id) && !self.is_buffered(message_id))
+    }
+
+    /// The id left the log or never needs to enter it: remember it exactly.
+    fn remember(&mut self, message_id: &str, kind: Known) {
+        self.known.remember(message_id, kind);
     }
 
     fn log_message(&mut self, message: SdsMessage) {
         self.pending.queue_append(&message.message_id);
         let capacity = self.config().max_message_history;
         for evicted in self.log.insert(message, None, capacity) {
+            self.known.remember(&evicted, Known::Evicted);
             self.pending.queue_evict(&evicted);
         }
+    }
+
+    /// The message we hold under `message_id`, delivered, buffered or sent.
+    fn held_message(&self, message_id: &str) -> Option<&SdsMessage> {
+        if let Some(entry) = self.log.get(message_id) {
+            return Some(&entry.message);
+        }
+        if self.is_buffered(message_id) {
+            return self
+                .incoming
+                .iter()
+                .map(|entry| &entry.message)
+                .find(|held| held.message_id == message_id);
+        }
+        self.outgoing_message(message_id)
     }
 
     fn causal_history(&self) -> Vec<HistoryEntry> {
@@ -305,17 +380,10 @@ impl Channel {
                 "content must not be empty (an empty payload is a sync message)".into(),
             ));
         }
-        if self.log.contains(&message_id)
-            || self.is_buffered(&message_id)
-            || self
-                .outgoing
-                .iter()
-                .any(|entry| entry.message.message_id == message_id)
-        {
-            return Err(SdsError::DuplicateMessageId {
-                channel: self.id.clone(),
-                message_id,
-            });
+        // A retry (same id, same content, ours) returns what was wrapped; another message's
+        // id is refused: ids are first-come per channel.
+        if let Some(bytes) = self.rewrap(&message_id, &content)? {
+            return Ok(bytes);
         }
         self.ask_hints(hints);
         let lamport = unix_to_lamport(now).max(self.lamport.saturating_add(1));
@@ -332,20 +400,17 @@ impl Channel {
         };
         // Encode before touching state, so an oversize message leaves the channel as it was.
         let bytes = encode_message(&message)?;
+        let mut message = message;
         self.lamport = lamport;
         self.requests_sent(now, &message.repair_request);
         self.bloom.insert(&message.message_id);
         // Buffered copies drop the bloom filter: at the default size it is ~18 KB, and every
         // snapshot would carry one per unacknowledged message. A resend attaches the
-        // current filter instead, which is also the fresher acknowledgement signal.
-        let mut buffered = message.clone();
-        buffered.bloom_filter = None;
-        self.outgoing.push(Outgoing {
-            message: buffered,
-            sent_at: now,
-            resend_attempts: 0,
-            possible_acks: 0,
-        });
+        // current filter instead, which is also the fresher acknowledgement signal. The
+        // filter sent is kept for the last wrap only, so a retry returns the same bytes.
+        let bloom_filter = message.bloom_filter.take();
+        let stored = self.snapshots.store(&message);
+        self.buffer_outgoing(Outgoing::new(message.clone(), stored, now), bloom_filter);
         self.log_message(message);
         self.meta_dirty = true;
         Ok(bytes)
@@ -381,7 +446,16 @@ impl Channel {
     /// Processes a received message (RFC "receive").
     pub(crate) fn unwrap(&mut self, now: UnixMillis, message: SdsMessage) -> Unwrapped {
         let message_id = message.message_id.clone();
+        let lamport = message.lamport_timestamp;
         let status = self.unwrap_status(now, message);
+        // Only an accepted message moves the clock: one that was refused or dropped says
+        // nothing we act on, and must not drag our timestamps along.
+        if matches!(
+            status,
+            UnwrapStatus::Delivered | UnwrapStatus::Buffered { .. } | UnwrapStatus::SyncProcessed
+        ) {
+            self.advance_clock(now, lamport);
+        }
         Unwrapped {
             channel: self.id.clone(),
             message_id,
@@ -389,26 +463,74 @@ impl Channel {
         }
     }
 
+    /// Moves the clock to an accepted message's timestamp. A move that stays within wall
+    /// time does not dirty the snapshot, as a sync's own tick does not: were it lost in a
+    /// crash, our next send still takes `max(now, lamport + 1)`, past it. A move beyond wall
+    /// time is saved.
+    fn advance_clock(&mut self, now: UnixMillis, lamport: Option<u64>) {
+        let Some(lamport) = lamport.filter(|lamport| *lamport > self.lamport) else {
+            return;
+        };
+        self.lamport = lamport;
+        if lamport > unix_to_lamport(now) {
+            self.meta_dirty = true;
+        }
+    }
+
+    /// The highest Lamport timestamp accepted at `now`.
+    fn lamport_limit(&self, now: UnixMillis) -> u64 {
+        unix_to_lamport(now).saturating_add(self.config().max_lamport_skew_ms)
+    }
+
+    /// Records and reports a dropped content message.
+    fn drop_message(&mut self, message_id: String, reason: DropReason) -> UnwrapStatus {
+        debug!(channel = %self.id, %message_id, ?reason, "dropping received message");
+        self.events.push(Event::MessageDropped {
+            channel: self.id.clone(),
+            message_id,
+            reason: reason.clone(),
+        });
+        UnwrapStatus::Dropped(reason)
+    }
+
     fn unwrap_status(&mut self, now: UnixMillis, mut message: SdsMessage) -> UnwrapStatus {
         if message.sender_id == self.settings.participant_id {
             return UnwrapStatus::OwnMessage;
         }
         let id = message.message_id.clone();
-        match message.kind() {
-            MessageKind::Ephemeral => {
-                return UnwrapStatus::Ephemeral {
-                    content: message.content.take().unwrap_or_default(),
-                };
-            }
-            MessageKind::Sync => {
-                self.observe(now, &message);
-                self.detect_losses_from_sync(now, &message);
-                return UnwrapStatus::SyncProcessed;
-            }
-            MessageKind::Content => {}
+        let kind = message.kind();
+        if kind == MessageKind::Ephemeral {
+            return UnwrapStatus::Ephemeral {
+                content: message.content.take().unwrap_or_default(),
+            };
         }
-        if self.log.contains(&id) || self.is_buffered(&id) || self.is_evicted_duplicate(&message) {
+        let lamport = message.lamport_timestamp.unwrap_or(0);
+        let limit = self.lamport_limit(now);
+        if lamport > limit {
+            let reason = DropReason::LamportTooFarAhead { lamport, limit };
+            if kind == MessageKind::Sync {
+                debug!(channel = %self.id, sender = %message.sender_id, lamport, limit,
+                    "ignoring sync message from too far ahead");
+                return UnwrapStatus::Dropped(reason);
+            }
+            return self.drop_message(id, reason);
+        }
+        if kind == MessageKind::Sync {
+            self.observe(now, &message);
+            self.detect_losses_from_sync(now, &message);
+            return UnwrapStatus::SyncProcessed;
+        }
+        if let Some(held) = self.held_message(&id) {
+            if held.sender_id != message.sender_id || held.content != message.content {
+                // First come, first kept: a second claim on an id never replaces or shadows
+                // the message we hold, and leaves its repair state alone.
+                return self.drop_message(id, DropReason::ConflictingId);
+            }
             // Someone rebroadcast a message we hold: our own repair work for it is moot.
+            self.clear_repairs(&id);
+            return UnwrapStatus::Duplicate;
+        }
+        if self.is_evicted_duplicate(&message) {
             self.clear_repairs(&id);
             return UnwrapStatus::Duplicate;
         }
@@ -426,31 +548,42 @@ impl Channel {
         // buffer costs nothing new, and counting it would turn one unrepaired loss into a
         // drop of every later message that names it (and they name up to 200 ids).
         let unknown = dependencies.unknown.len();
+        message.bloom_filter = None;
         let drop_reason = if unknown > self.config().max_missing_dependencies {
-            Some(DropReason::TooManyMissingDependencies(unknown))
-        } else if self.incoming.len() >= self.config().max_incoming_buffer {
-            Some(DropReason::IncomingBufferFull)
+            Err(DropReason::TooManyMissingDependencies(unknown))
         } else {
-            None
+            // Room is made at the expense of whoever holds the most (see
+            // `IncomingBuffer::make_room`); the newcomer is dropped only when it cannot fit
+            // without evicting more than its own sender's messages.
+            let size = incoming::message_size(&message);
+            self.incoming
+                .make_room(&message.sender_id, size, &self.incoming_budget())
+                .ok_or(DropReason::IncomingBufferFull)
         };
-        if let Some(reason) = drop_reason {
-            // A dropped message keeps any request we have out for it: it is still missing.
-            debug!(channel = %self.id, message_id = %id, ?reason, "dropping received message");
-            self.events.push(Event::MessageDropped {
-                channel: self.id.clone(),
-                message_id: id,
-                reason: reason.clone(),
-            });
-            return UnwrapStatus::Dropped(reason);
-        }
+        let evicted = match drop_reason {
+            Ok(evicted) => evicted,
+            Err(reason) => {
+                // A dropped message keeps any request we have out for it: it is still missing.
+                debug!(channel = %self.id, message_id = %id, ?reason, "dropping received message");
+                self.events.push(Event::MessageDropped {
+                    channel: self.id.clone(),
+                    message_id: id,
+                    reason: reason.clone(),
+                });
+                return UnwrapStatus::Dropped(reason);
+            }
+        };
+        self.evict_incoming(&evicted);
         self.clear_repairs(&id);
         self.bloom.insert(&id);
-        self.schedule_repairs(now, &dependencies.unknown);
+        let (_, left_out) = self.schedule_repairs(now, &dependencies.unknown, true);
+        self.report_unrequested(left_out);
         let mut missing_ids: Vec<String> = dependencies
             .unknown
             .iter()
             .map(|entry| entry.message_id.clone())
             .collect();
+        // A dependency evicted just now to make room stays missing: it is requested below.
         missing_ids.extend(dependencies.waiting);
         if !dependencies.unknown.is_empty() {
             self.events.push(Event::MissingDependencies {
@@ -459,12 +592,16 @@ impl Channel {
                 missing: dependencies.unknown,
             });
         }
-        message.bloom_filter = None;
         self.incoming.push(Incoming {
+            stored: self.snapshots.store(&message),
             message,
             missing: missing_ids.iter().cloned().collect(),
             received_at: now,
         });
+        if !evicted.is_empty() {
+            // Messages that waited here for an evicted one (the newcomer too) ask for it.
+            self.rearm_repairs(now);
+        }
         self.meta_dirty = true;
         UnwrapStatus::Buffered {
             missing: missing_ids,
@@ -489,66 +626,15 @@ impl Channel {
         dependencies
     }
 
-    /// The parts of receiving that content and sync messages share: the clock,
-    /// acknowledgements and the sender's repair requests.
+    /// The parts of receiving that content and sync messages share: acknowledgements and
+    /// the sender's repair requests. Marks the snapshot dirty only when one of them changed
+    /// something (the repair helpers mark their own changes); the clock moves once the
+    /// message is accepted (see [`Channel::unwrap`]).
     fn observe(&mut self, now: UnixMillis, message: &SdsMessage) {
-        if let Some(lamport) = message.lamport_timestamp {
-            self.lamport = self.lamport.max(lamport);
+        if self.review_acks(message) {
+            self.meta_dirty = true;
         }
-        self.review_acks(message);
         self.handle_repair_requests(now, message);
-        self.meta_dirty = true;
-    }
-
-    fn review_acks(&mut self, message: &SdsMessage) {
-        if self.outgoing.is_empty() {
-            return;
-        }
-        let acked: HashSet<&str> = message
-            .causal_history
-            .iter()
-            .map(|entry| entry.message_id.as_str())
-            .collect();
-        let bloom = message.bloom_filter.as_deref().and_then(|bytes| {
-            BloomFilter::from_bytes(
-                self.settings.config.bloom_capacity,
-                self.settings.config.bloom_error_rate,
-                bytes,
-            )
-            .map_err(|err| {
-                debug!(channel = %self.id, sender = %message.sender_id, %err,
-                    "ignoring unusable bloom filter");
-            })
-            .ok()
-        });
-        let threshold = self.settings.config.possible_acks_threshold;
-        let outgoing = std::mem::take(&mut self.outgoing);
-        for mut entry in outgoing {
-            let id = entry.message.message_id.clone();
-            let acknowledged = if acked.contains(id.as_str()) {
-                true
-            } else if bloom.as_ref().is_some_and(|bloom| bloom.contains(&id)) {
-                entry.possible_acks = entry.possible_acks.saturating_add(1);
-                if entry.possible_acks < threshold {
-                    self.events.push(Event::MessagePossiblyAcknowledged {
-                        channel: self.id.clone(),
-                        message_id: id.clone(),
-                        count: entry.possible_acks,
-                    });
-                }
-                entry.possible_acks >= threshold
-            } else {
-                false
-            };
-            if acknowledged {
-                self.events.push(Event::MessageAcknowledged {
-                    channel: self.id.clone(),
-                    message_id: id,
-                });
-            } else {
-                self.outgoing.push(entry);
-            }
-        }
     }
 
     fn deliver(&mut self, message: SdsMessage) {
@@ -578,67 +664,25 @@ impl Channel {
         }
     }
 
-    /// The application fetched these messages out of band: stop waiting for them.
+    /// The application fetched these messages out of band: stop waiting for them, and stop
+    /// asking peers for them.
+    ///
+    /// Our pending answers to peers' requests for them stay: we only answer for messages in
+    /// our log, and the application holding a copy says nothing about whether the peer that
+    /// asked got one. Someone's rebroadcast reaching us is what cancels an answer.
     pub(crate) fn mark_dependencies_met(&mut self, message_ids: &[String]) {
         for id in message_ids {
             self.bloom.insert(id);
+            self.remember(id, Known::Met);
             self.outgoing_repairs.remove(id);
         }
         self.cascade(message_ids.to_vec());
         self.meta_dirty = true;
     }
 
-    /// Resends unacknowledged messages whose interval passed, or gives up on them.
-    /// Returns whether anything changed.
-    pub(crate) fn sweep_outgoing(&mut self, now: UnixMillis) -> bool {
-        let interval = i64::try_from(self.config().resend_interval_ms).unwrap_or(i64::MAX);
-        let max_attempts = self.config().max_resend_attempts;
-        let mut changed = false;
-        let outgoing = std::mem::take(&mut self.outgoing);
-        for mut entry in outgoing {
-            if now.saturating_sub(entry.sent_at) < interval {
-                self.outgoing.push(entry);
-                continue;
-            }
-            changed = true;
-            let id = entry.message.message_id.clone();
-            if entry.resend_attempts >= max_attempts {
-                self.events.push(Event::MessageSendFailed {
-                    channel: self.id.clone(),
-                    message_id: id,
-                });
-                continue;
-            }
-            let mut resent = entry.message.clone();
-            resent.bloom_filter = Some(self.bloom.to_bytes());
-            match encode_message(&resent) {
-                Ok(bytes) => {
-                    entry.resend_attempts += 1;
-                    entry.sent_at = now;
-                    self.events.push(Event::Resend {
-                        channel: self.id.clone(),
-                        message_id: id,
-                        bytes,
-                        attempt: entry.resend_attempts,
-                    });
-                    self.outgoing.push(entry);
-                }
-                Err(err) => {
-                    // Cannot happen for a message that was encoded once; never resend garbage.
-                    debug!(channel = %self.id, message_id = %id, %err, "dropping unencodable message");
-                    self.events.push(Event::MessageSendFailed {
-                        channel: self.id.clone(),
-                        message_id: id,
-                    });
-                }
-            }
-        }
-        self.meta_dirty |= changed;
-        changed
-    }
-
     /// Delivers buffered messages whose dependencies have been missing longer than the
-    /// lost-dependency timeout, reporting those dependencies lost.
+    /// lost-dependency timeout (`lost_dependency_timeout_ms`, 30 minutes by default, counted
+    /// from the message's arrival), reporting those dependencies lost.
     ///
     /// Also re-arms SDS-R for dependencies that are still missing but no longer have a
     /// pending request: a request goes out once, and if its answer is lost too the message
@@ -657,11 +701,18 @@ impl Channel {
         }
         for entry in expired {
             let id = entry.message.message_id.clone();
-            let lost: Vec<String> = entry.missing.into_iter().collect();
+            // Expired together, in delivery order: one delivered earlier in this pass is not
+            // lost to those that waited for it.
+            let lost: Vec<String> = entry
+                .missing
+                .into_iter()
+                .filter(|missing| !self.log.contains(missing))
+                .collect();
             // Given up on: later messages that depend on these must not wait for them too.
             for lost_id in &lost {
                 self.outgoing_repairs.remove(lost_id);
                 self.bloom.insert(lost_id);
+                self.remember(lost_id, Known::Met);
             }
             self.events.push(Event::DependenciesLost {
                 channel: self.id.clone(),
@@ -677,8 +728,9 @@ impl Channel {
         true
     }
 
-    /// Rebuilds the bloom filter when it holds too many ids. The filter is not persisted,
-    /// so this never needs a commit.
+    /// Rebuilds the bloom filter when it holds too many ids. Inserts already clean it once it
+    /// is over its maximum, so this timer pass is a backstop that normally finds nothing to
+    /// do. The filter is not persisted, so this never needs a commit.
     pub(crate) fn clean_bloom(&mut self) -> bool {
         self.bloom.clean()
     }

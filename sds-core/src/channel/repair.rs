@@ -4,13 +4,31 @@
 //! rides outgoing messages (most overdue first, capped per message) and is asked again,
 //! with a fresh T_req, until one of those happens: a lost request or a lost answer must
 //! not leave a message missing forever. A peer asking for the same id postpones our own
-//! request instead of cancelling it, so a lost answer to their request is still covered.
+//! request instead of cancelling it, so a lost answer to their request is still covered;
+//! it does so at most once per request cycle, so a peer repeating that request cannot hold
+//! ours back forever.
+//!
+//! Everything a peer can make us hold here is bounded:
+//! - requests: at most `max_outgoing_repairs` entries. A loss found past it is not
+//!   requested ([`Limit::OutgoingRepairs`]), except that a dependency a buffered message
+//!   waits for takes the place of a loss only a sync revealed: that message cannot be
+//!   delivered without it, while a sync-revealed loss is asked for again by the next sync
+//!   that names it. Dependencies left out are re-armed by the incoming sweep once room frees.
+//!   For the same reason awaited requests ride outgoing messages first.
+//! - answers: at most `max_repair_answers_per_message` scheduled per received message,
+//!   `max_repair_answers_per_sender` per sender per `repair_answer_window_ms`, and
+//!   `max_incoming_repairs` pending in all ([`Limit::RepairAnswers`]). A pending answer is
+//!   only an id: the bytes are encoded from the log when it is due, and an answer whose
+//!   message left the log meanwhile is skipped.
+
+use std::collections::{HashMap, HashSet};
 
 use sds_codec::wire::{HistoryEntry, SdsMessage, encode_message};
+use tracing::debug;
 
 use super::Channel;
 use crate::clock::UnixMillis;
-use crate::event::Event;
+use crate::event::{Event, Limit};
 use crate::repair_timing::{in_response_group, request_at, response_at};
 
 /// A sync-revealed loss that no buffered message waits for is given up after this many
@@ -26,14 +44,106 @@ pub(crate) struct OutgoingRepair {
     pub(crate) request_at: UnixMillis,
     /// Requests sent so far in this process (not persisted: a restart starts over).
     pub(crate) requests_sent: u32,
+    /// A peer's request for the same id already postponed ours since ours last went out
+    /// (not persisted: a restart allows one more postponement).
+    pub(crate) postponed: bool,
 }
 
-/// A peer's request we may answer by rebroadcasting a message of our log.
+impl OutgoingRepair {
+    /// A request not sent nor postponed yet, due at `request_at`.
+    pub(crate) fn new(entry: HistoryEntry, request_at: UnixMillis) -> Self {
+        OutgoingRepair {
+            entry,
+            request_at,
+            requests_sent: 0,
+            postponed: false,
+        }
+    }
+}
+
+/// A peer's request we may answer by rebroadcasting a message of our log. Only the id is
+/// held: the answer is encoded from the log when it is due.
 #[derive(Debug, Clone)]
 pub(crate) struct IncomingRepair {
     pub(crate) entry: HistoryEntry,
-    pub(crate) bytes: Vec<u8>,
     pub(crate) respond_at: UnixMillis,
+}
+
+/// Answers scheduled for one sender's requests in its current window.
+#[derive(Debug, Clone, Copy)]
+struct AnswerWindow {
+    started_at: UnixMillis,
+    answers: u32,
+}
+
+/// Per-sender answer budgets (`max_repair_answers_per_sender` per
+/// `repair_answer_window_ms`), fixed windows opened by a sender's first answer.
+///
+/// In memory only: a restart gives every sender a fresh window. At most
+/// `max_incoming_repairs` senders are tracked; past that, expired windows are forgotten
+/// first, then the oldest. A sender forgotten early gets a fresh budget, which only matters
+/// to a peer using many sender ids, and such a peer gets fresh budgets anyway: the
+/// per-message and total caps are what bound it.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerBudgets {
+    windows: HashMap<String, AnswerWindow>,
+}
+
+impl AnswerBudgets {
+    fn window_ms(window_ms: u64) -> i64 {
+        i64::try_from(window_ms).unwrap_or(i64::MAX)
+    }
+
+    /// Answers `sender` may still get scheduled at `now`.
+    fn remaining(&self, sender: &str, now: UnixMillis, limit: u32, window_ms: u64) -> u32 {
+        match self.windows.get(sender) {
+            Some(window) if now.saturating_sub(window.started_at) < Self::window_ms(window_ms) => {
+                limit.saturating_sub(window.answers)
+            }
+            _ => limit,
+        }
+    }
+
+    /// Counts `answers` scheduled for `sender` at `now`.
+    fn record(
+        &mut self,
+        sender: &str,
+        now: UnixMillis,
+        answers: u32,
+        window_ms: u64,
+        max_senders: usize,
+    ) {
+        let window_ms = Self::window_ms(window_ms);
+        if !self.windows.contains_key(sender) && self.windows.len() >= max_senders {
+            self.windows
+                .retain(|_, window| now.saturating_sub(window.started_at) < window_ms);
+            while self.windows.len() >= max_senders.max(1) {
+                let oldest = self
+                    .windows
+                    .iter()
+                    .min_by_key(|(id, window)| (window.started_at, id.as_str()))
+                    .map(|(id, _)| id.clone());
+                match oldest {
+                    Some(id) => self.windows.remove(&id),
+                    None => break,
+                };
+            }
+        }
+        let window = self
+            .windows
+            .entry(sender.to_string())
+            .or_insert(AnswerWindow {
+                started_at: now,
+                answers: 0,
+            });
+        if now.saturating_sub(window.started_at) >= window_ms {
+            *window = AnswerWindow {
+                started_at: now,
+                answers: 0,
+            };
+        }
+        window.answers = window.answers.saturating_add(answers);
+    }
 }
 
 impl Channel {
@@ -47,55 +157,159 @@ impl Channel {
         )
     }
 
-    /// Starts asking for `missing` (ids we never received), unless already asking.
-    pub(super) fn schedule_repairs(&mut self, now: UnixMillis, missing: &[HistoryEntry]) {
+    /// Ids of the dependencies buffered messages wait for.
+    fn awaited_ids(&self) -> HashSet<&str> {
+        self.incoming
+            .iter()
+            .flat_map(|buffered| buffered.missing.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Starts asking for `missing` (ids we never received), unless already asking, within
+    /// `max_outgoing_repairs`. With `awaited` (a buffered message waits for them) an entry
+    /// that no buffered message waits for makes room when the cap is reached.
+    ///
+    /// Returns how many entries were added, and how many losses are left unrequested
+    /// (not scheduled, or pushed out).
+    pub(super) fn schedule_repairs(
+        &mut self,
+        now: UnixMillis,
+        missing: &[HistoryEntry],
+        awaited: bool,
+    ) -> (usize, usize) {
         if !self.settings.repair_active() {
-            return;
+            return (0, 0);
         }
+        let cap = self.config().max_outgoing_repairs;
+        let mut added = 0;
+        let mut left_out = 0;
+        // Computed once the cap bites, and only then: the common case never pays for it.
+        let mut displaceable: Option<Vec<(u32, String)>> = None;
         for entry in missing {
             if self.outgoing_repairs.contains_key(&entry.message_id) {
                 continue;
             }
+            if self.outgoing_repairs.len() >= cap {
+                if !awaited {
+                    left_out += 1;
+                    continue;
+                }
+                let candidates = displaceable.get_or_insert_with(|| {
+                    // The caller's message is not buffered yet: its own dependencies are
+                    // awaited too.
+                    let mut waited_for = self.awaited_ids();
+                    waited_for.extend(missing.iter().map(|entry| entry.message_id.as_str()));
+                    let mut candidates: Vec<(u32, String)> = self
+                        .outgoing_repairs
+                        .iter()
+                        .filter(|(id, _)| !waited_for.contains(id.as_str()))
+                        .map(|(id, repair)| (repair.requests_sent, id.clone()))
+                        .collect();
+                    // Popped from the end: the loss asked for most often (the nearest to
+                    // being given up anyway) goes first.
+                    candidates.sort();
+                    candidates
+                });
+                match candidates.pop() {
+                    Some((_, victim)) => {
+                        debug!(channel = %self.id, %victim, for_id = %entry.message_id,
+                            "a sync-revealed repair request makes room for an awaited one");
+                        self.outgoing_repairs.remove(&victim);
+                        left_out += 1;
+                    }
+                    None => {
+                        left_out += 1;
+                        continue;
+                    }
+                }
+            }
             let request_at = self.next_request_at(now, &entry.message_id);
             self.outgoing_repairs.insert(
                 entry.message_id.clone(),
-                OutgoingRepair {
-                    entry: entry.clone(),
-                    request_at,
-                    requests_sent: 0,
-                },
+                OutgoingRepair::new(entry.clone(), request_at),
             );
+            added += 1;
             self.meta_dirty = true;
         }
+        (added, left_out)
+    }
+
+    /// Reports losses that [`Self::schedule_repairs`] left unrequested.
+    pub(super) fn report_unrequested(&mut self, left_out: usize) {
+        if left_out == 0 {
+            return;
+        }
+        debug!(channel = %self.id, left_out, "outgoing repair requests at their cap");
+        self.events.push(Event::LimitReached {
+            channel: self.id.clone(),
+            limit: Limit::OutgoingRepairs,
+            dropped: left_out,
+        });
+    }
+
+    /// Trims restored request entries to `max_outgoing_repairs` (the cap may have been
+    /// lowered, or the snapshot written before it existed), keeping the soonest due.
+    pub(super) fn trim_outgoing_repairs(&mut self) {
+        let cap = self.config().max_outgoing_repairs;
+        if self.outgoing_repairs.len() <= cap {
+            return;
+        }
+        let mut by_due: Vec<(UnixMillis, String)> = self
+            .outgoing_repairs
+            .iter()
+            .map(|(id, repair)| (repair.request_at, id.clone()))
+            .collect();
+        by_due.sort();
+        for (_, id) in by_due.into_iter().skip(cap) {
+            self.outgoing_repairs.remove(&id);
+        }
+        self.meta_dirty = true;
     }
 
     /// The outgoing repair entries due at `now`, most overdue first, capped.
+    ///
+    /// When more are due than one message carries, those a buffered message waits for go
+    /// first: a flood of sync-revealed losses (a peer naming ids nobody sent) must not queue
+    /// ahead of a dependency that blocks delivery.
     pub(super) fn due_repair_requests(&self, now: UnixMillis) -> Vec<HistoryEntry> {
         if !self.settings.repair_active() {
             return Vec::new();
         }
+        let cap = self.config().max_repair_requests;
         let mut due: Vec<&OutgoingRepair> = self
             .outgoing_repairs
             .values()
             .filter(|repair| repair.request_at <= now)
             .collect();
-        due.sort_by(|a, b| {
-            (a.request_at, &a.entry.message_id).cmp(&(b.request_at, &b.entry.message_id))
-        });
+        if due.len() > cap {
+            let awaited = self.awaited_ids();
+            due.sort_by_cached_key(|repair| {
+                (
+                    !awaited.contains(repair.entry.message_id.as_str()),
+                    repair.request_at,
+                    repair.entry.message_id.clone(),
+                )
+            });
+        } else {
+            due.sort_by(|a, b| {
+                (a.request_at, &a.entry.message_id).cmp(&(b.request_at, &b.entry.message_id))
+            });
+        }
         due.into_iter()
-            .take(self.config().max_repair_requests)
+            .take(cap)
             .map(|repair| repair.entry.clone())
             .collect()
     }
 
     /// The requests rode a message that is now on its way: ask again at a fresh T_req if
-    /// nothing arrives by then.
+    /// nothing arrives by then. A new request cycle starts: a peer may postpone it once.
     pub(super) fn requests_sent(&mut self, now: UnixMillis, requested: &[HistoryEntry]) {
         for request in requested {
             let next = self.next_request_at(now, &request.message_id);
             if let Some(repair) = self.outgoing_repairs.get_mut(&request.message_id) {
                 repair.requests_sent = repair.requests_sent.saturating_add(1);
                 repair.request_at = next;
+                repair.postponed = false;
                 self.meta_dirty = true;
             }
         }
@@ -109,52 +323,88 @@ impl Channel {
         self.meta_dirty |= cleared;
     }
 
-    pub(super) fn handle_repair_requests(&mut self, now: UnixMillis, message: &SdsMessage) {
-        if !self.settings.repair_active() {
+    /// A peer asked for `message_id`, which we lack too: their answer will reach us as
+    /// well, so ours waits a fresh T_req and only goes out if that answer is lost. Once per
+    /// request cycle, or a peer repeating the request would postpone ours forever.
+    fn postpone_ours(&mut self, now: UnixMillis, message_id: &str) {
+        let Some(ours) = self.outgoing_repairs.get(message_id) else {
+            return;
+        };
+        if ours.postponed {
             return;
         }
+        let postponed = self.next_request_at(now, message_id);
+        if let Some(ours) = self.outgoing_repairs.get_mut(message_id)
+            && postponed > ours.request_at
+        {
+            ours.request_at = postponed;
+            ours.postponed = true;
+            self.meta_dirty = true;
+        }
+    }
+
+    pub(super) fn handle_repair_requests(&mut self, now: UnixMillis, message: &SdsMessage) {
+        if !self.settings.repair_active() || message.repair_request.is_empty() {
+            return;
+        }
+        let config = self.config();
+        let per_message = config.max_repair_answers_per_message;
+        let total = config.max_incoming_repairs;
+        let window_ms = config.repair_answer_window_ms;
+        let per_sender = config.max_repair_answers_per_sender;
+        let groups = config.repair_response_groups;
+        let t_max = config.repair_t_max_ms;
+        let mut sender_budget =
+            self.answer_budgets
+                .remaining(&message.sender_id, now, per_sender, window_ms);
+        let mut scheduled: usize = 0;
+        let mut refused: usize = 0;
         for request in &message.repair_request {
             let id = &request.message_id;
-            // A peer already asked for what we miss: their answer will reach us too, so ours
-            // waits a fresh T_req and only goes out if that answer is lost.
-            let postponed = self.next_request_at(now, id);
-            if let Some(ours) = self.outgoing_repairs.get_mut(id) {
-                ours.request_at = ours.request_at.max(postponed);
-            }
+            self.postpone_ours(now, id);
             if self.incoming_repairs.contains_key(id) {
                 continue;
             }
             let Some(logged) = self.log.get(id) else {
                 continue;
             };
-            let sender = logged.message.sender_id.clone();
-            let participant = &self.settings.participant_id;
-            if !in_response_group(
-                participant,
-                &sender,
-                id,
-                self.settings.config.repair_response_groups,
-            ) {
+            let original_sender = logged.message.sender_id.as_str();
+            let participant = self.settings.participant_id.as_str();
+            if !in_response_group(participant, original_sender, id, groups) {
                 continue;
             }
-            let Ok(bytes) = encode_message(&logged.message) else {
+            if scheduled >= per_message
+                || sender_budget == 0
+                || self.incoming_repairs.len() >= total
+            {
+                refused += 1;
                 continue;
-            };
-            let respond_at = response_at(
-                now,
-                participant,
-                &sender,
-                id,
-                self.settings.config.repair_t_max_ms,
-            );
+            }
+            let respond_at = response_at(now, participant, original_sender, id, t_max);
             self.incoming_repairs.insert(
                 id.clone(),
                 IncomingRepair {
                     entry: request.clone(),
-                    bytes,
                     respond_at,
                 },
             );
+            scheduled += 1;
+            sender_budget -= 1;
+            self.meta_dirty = true;
+        }
+        if scheduled > 0 {
+            let answers = u32::try_from(scheduled).unwrap_or(u32::MAX);
+            self.answer_budgets
+                .record(&message.sender_id, now, answers, window_ms, total);
+        }
+        if refused > 0 {
+            debug!(channel = %self.id, sender = %message.sender_id, refused,
+                "repair answers at their limit");
+            self.events.push(Event::LimitReached {
+                channel: self.id.clone(),
+                limit: Limit::RepairAnswers,
+                dropped: refused,
+            });
         }
     }
 
@@ -173,7 +423,8 @@ impl Channel {
         if missing.is_empty() || missing.len() > self.config().max_missing_dependencies {
             return;
         }
-        self.schedule_repairs(now, &missing);
+        let (_, left_out) = self.schedule_repairs(now, &missing, false);
+        self.report_unrequested(left_out);
         self.events.push(Event::MissingDependencies {
             channel: self.id.clone(),
             message_id: message.message_id.clone(),
@@ -182,13 +433,15 @@ impl Channel {
     }
 
     /// Re-arms SDS-R for dependencies of buffered messages that have no request entry
-    /// (given up on, or restored from a snapshot without one).
+    /// (given up on, left out at the cap, or restored from a snapshot without one). Losses
+    /// still left out were reported when first found, so this reports nothing.
     pub(super) fn rearm_repairs(&mut self, now: UnixMillis) -> bool {
         if !self.settings.repair_active() {
             return false;
         }
         // A dependency that sits in our own buffer arrived already: it waits for its own
         // dependencies, and asking peers for it again would only add traffic.
+        let mut seen = HashSet::new();
         let unrequested: Vec<HistoryEntry> = self
             .incoming
             .iter()
@@ -202,12 +455,12 @@ impl Channel {
             .filter(|dependency| {
                 !self.outgoing_repairs.contains_key(&dependency.message_id)
                     && !self.incoming.contains(&dependency.message_id)
+                    && seen.insert(dependency.message_id.as_str())
             })
             .cloned()
             .collect();
-        let before = self.outgoing_repairs.len();
-        self.schedule_repairs(now, &unrequested);
-        self.outgoing_repairs.len() != before
+        let (added, _) = self.schedule_repairs(now, &unrequested, true);
+        added > 0
     }
 
     /// Answers due repair requests, and gives up on sync-revealed losses that stayed
@@ -222,20 +475,29 @@ impl Channel {
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
-            if let Some(repair) = self.incoming_repairs.remove(&id) {
-                changed = true;
-                self.events.push(Event::RepairReady {
+            let Some(repair) = self.incoming_repairs.remove(&id) else {
+                continue;
+            };
+            changed = true;
+            // Encoded now, from the log: a pending answer holds no copy of the message.
+            let Some(logged) = self.log.get(&id) else {
+                debug!(channel = %self.id, message_id = %id,
+                    "repair answer skipped: the message left the log");
+                continue;
+            };
+            match encode_message(&logged.message) {
+                Ok(bytes) => self.events.push(Event::RepairReady {
                     channel: self.id.clone(),
                     message_id: repair.entry.message_id,
-                    bytes: repair.bytes,
-                });
+                    bytes,
+                }),
+                Err(err) => {
+                    debug!(channel = %self.id, message_id = %id, %err,
+                        "repair answer skipped: the message does not encode");
+                }
             }
         }
-        let awaited: std::collections::HashSet<&str> = self
-            .incoming
-            .iter()
-            .flat_map(|buffered| buffered.missing.iter().map(String::as_str))
-            .collect();
+        let awaited = self.awaited_ids();
         let given_up: Vec<String> = self
             .outgoing_repairs
             .iter()
@@ -252,5 +514,40 @@ impl Channel {
         }
         self.meta_dirty |= changed;
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: u64 = 60_000;
+
+    #[test]
+    fn a_sender_budget_refills_when_its_window_ends() {
+        let mut budgets = AnswerBudgets::default();
+        assert_eq!(budgets.remaining("mallory", 0, 100, WINDOW), 100);
+        budgets.record("mallory", 0, 60, WINDOW, 10);
+        budgets.record("mallory", 59_999, 40, WINDOW, 10);
+        assert_eq!(budgets.remaining("mallory", 59_999, 100, WINDOW), 0);
+        assert_eq!(budgets.remaining("carol", 59_999, 100, WINDOW), 100);
+        assert_eq!(budgets.remaining("mallory", 60_000, 100, WINDOW), 100);
+        budgets.record("mallory", 60_000, 1, WINDOW, 10);
+        assert_eq!(budgets.remaining("mallory", 60_001, 100, WINDOW), 99);
+    }
+
+    #[test]
+    fn tracked_senders_stay_within_their_bound() {
+        let mut budgets = AnswerBudgets::default();
+        for n in 0..50 {
+            budgets.record(&format!("sybil-{n}"), n, 1, WINDOW, 10);
+            assert!(budgets.windows.len() <= 10);
+        }
+        // The oldest windows went first; the newest are still counted.
+        assert_eq!(budgets.remaining("sybil-49", 49, 100, WINDOW), 99);
+        assert_eq!(budgets.remaining("sybil-0", 49, 100, WINDOW), 100);
+        // Expired windows are dropped before live ones.
+        budgets.record("late", 70_000, 1, WINDOW, 10);
+        assert_eq!(budgets.windows.len(), 1);
     }
 }

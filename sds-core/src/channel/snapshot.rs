@@ -1,42 +1,77 @@
 //! Converting a channel to and from its stored form.
+//!
+//! A snapshot is built after every operation that changed the channel, so it must cost
+//! what changed, not what is buffered. Each buffered message is encoded once, when it is
+//! buffered ([`Stored`]), and shared by every snapshot after that. The buffers are handed
+//! to the backend in shared chunks ([`Entries`]) of up to [`CHUNK`] consecutive entries,
+//! kept between snapshots ([`SnapshotCache`]): a chunk whose entries did not change is
+//! reused as is, so a snapshot of a buffer that gained a message rebuilds one chunk, and a
+//! backend that keeps the snapshot (the in-memory one) copies a pointer per chunk.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sds_codec::storage::{
-    ChannelData, ChannelMeta, IncomingEntry, IncomingRepairEntry, OutgoingEntry,
-    OutgoingRepairEntry, SCHEMA_VERSION,
+    Bytes, ChannelData, ChannelMeta, Entries, IncomingEntry, IncomingRepairEntry, OutgoingEntry,
+    OutgoingRepairEntry, SCHEMA_VERSION, encode_buffered_message,
 };
+use sds_codec::wire::SdsMessage;
 
-use super::{Channel, Incoming, IncomingRepair, Outgoing, OutgoingRepair, Settings};
+use super::outgoing::{Changed, Outgoing};
+use super::{Channel, Incoming, IncomingRepair, OutgoingRepair, Settings};
 use crate::error::SdsError;
 use crate::persistence::PersistenceError;
 
 impl Channel {
     /// The channel's snapshot: everything but the history and the bloom filter.
-    pub(crate) fn to_meta(&self) -> ChannelMeta {
+    ///
+    /// Buffered messages are shared, not copied (see the module documentation).
+    pub(crate) fn snapshot_meta(&mut self) -> ChannelMeta {
+        let changed = self.outgoing.take_changes();
+        let outgoing = chunked(
+            &mut self.snapshots.outgoing,
+            self.outgoing.as_slice(),
+            &changed,
+            |entry| &entry.stored,
+            |stored, entry| {
+                stored.sent_at_ms == entry.sent_at
+                    && stored.resend_attempts == entry.resend_attempts
+                    && stored.possible_acks == entry.possible_acks
+                    && entry.stored.is(&stored.message)
+            },
+            |entry| OutgoingEntry {
+                message: entry.stored.bytes.clone(),
+                sent_at_ms: entry.sent_at,
+                resend_attempts: entry.resend_attempts,
+                possible_acks: entry.possible_acks,
+            },
+        );
+        // The incoming buffer does not report its changes: every entry is compared (it is
+        // small but under attack, and then bounded by `max_incoming_buffer`).
+        let waiting: Vec<&Incoming> = self.incoming.iter().collect();
+        let incoming = chunked(
+            &mut self.snapshots.incoming,
+            &waiting,
+            &Changed::All,
+            |entry| &entry.stored,
+            // An entry's missing set only ever shrinks (dependencies resolve), so an
+            // unchanged length is an unchanged set.
+            |stored, entry| {
+                stored.received_at_ms == entry.received_at
+                    && stored.missing_dependencies.len() == entry.missing.len()
+                    && entry.stored.is(&stored.message)
+            },
+            |entry| IncomingEntry {
+                message: entry.stored.bytes.clone(),
+                missing_dependencies: entry.missing.iter().cloned().collect(),
+                received_at_ms: entry.received_at,
+            },
+        );
         ChannelMeta {
             schema_version: SCHEMA_VERSION,
             lamport: self.lamport,
-            outgoing: self
-                .outgoing
-                .iter()
-                .map(|entry| OutgoingEntry {
-                    message: Some(entry.message.clone()),
-                    sent_at_ms: entry.sent_at,
-                    resend_attempts: entry.resend_attempts,
-                    possible_acks: entry.possible_acks,
-                })
-                .collect(),
-            incoming: self
-                .incoming
-                .iter()
-                .map(|entry| IncomingEntry {
-                    message: Some(entry.message.clone()),
-                    missing_dependencies: entry.missing.iter().cloned().collect(),
-                    received_at_ms: entry.received_at,
-                })
-                .collect(),
+            outgoing,
+            incoming,
             outgoing_repairs: self
                 .outgoing_repairs
                 .values()
@@ -50,7 +85,8 @@ impl Channel {
                 .values()
                 .map(|repair| IncomingRepairEntry {
                     entry: Some(repair.entry.clone()),
-                    message: repair.bytes.clone(),
+                    // A pending answer is an id: its bytes are encoded from the log when due.
+                    message: Vec::new(),
                     respond_at_ms: repair.respond_at,
                 })
                 .collect(),
@@ -105,26 +141,26 @@ impl Channel {
             }
         }
 
-        for entry in meta.outgoing {
-            let message = entry
-                .message
-                .ok_or_else(|| corrupt("outgoing entry has no message".into()))?;
+        for (position, entry) in meta.outgoing.iter().enumerate() {
+            let message = buffered_message(entry.decode_message())
+                .map_err(|err| corrupt(format!("outgoing entry {position}: {err}")))?;
             channel.bloom.insert(&message.message_id);
-            channel.outgoing.push(Outgoing {
-                message,
-                sent_at: entry.sent_at_ms,
+            let stored = channel.snapshots.adopt(entry.message.clone());
+            channel.push_outgoing(Outgoing {
                 resend_attempts: entry.resend_attempts,
                 possible_acks: entry.possible_acks,
+                ..Outgoing::new(message, stored, entry.sent_at_ms)
             });
         }
-        for entry in meta.incoming {
-            let message = entry
-                .message
-                .ok_or_else(|| corrupt("incoming entry has no message".into()))?;
+        for (position, entry) in meta.incoming.iter().enumerate() {
+            let message = buffered_message(entry.decode_message())
+                .map_err(|err| corrupt(format!("incoming entry {position}: {err}")))?;
             channel.bloom.insert(&message.message_id);
+            let stored = channel.snapshots.adopt(entry.message.clone());
             channel.incoming.push(Incoming {
                 message,
-                missing: entry.missing_dependencies.into_iter().collect(),
+                stored,
+                missing: entry.missing_dependencies.iter().cloned().collect(),
                 received_at: entry.received_at_ms,
             });
         }
@@ -135,30 +171,342 @@ impl Channel {
                 .ok_or_else(|| corrupt("outgoing repair has no entry".into()))?;
             outgoing_repairs.insert(
                 entry.message_id.clone(),
-                OutgoingRepair {
-                    entry,
-                    request_at: repair.request_at_ms,
-                    requests_sent: 0,
-                },
+                OutgoingRepair::new(entry, repair.request_at_ms),
             );
         }
-        let mut incoming_repairs = BTreeMap::new();
+        // Older snapshots carry each answer's bytes too; they are not needed (answers are
+        // encoded from the log), and an answer whose message is no longer logged is dropped.
+        // At most `max_incoming_repairs` are kept, the soonest due.
+        let mut incoming_repairs: Vec<IncomingRepair> = Vec::new();
         for repair in meta.incoming_repairs {
             let entry = repair
                 .entry
                 .ok_or_else(|| corrupt("incoming repair has no entry".into()))?;
-            incoming_repairs.insert(
-                entry.message_id.clone(),
-                IncomingRepair {
+            if channel.log.contains(&entry.message_id) {
+                incoming_repairs.push(IncomingRepair {
                     entry,
-                    bytes: repair.message,
                     respond_at: repair.respond_at_ms,
-                },
-            );
+                });
+            }
         }
+        incoming_repairs.sort_by(|a, b| {
+            (a.respond_at, &a.entry.message_id).cmp(&(b.respond_at, &b.entry.message_id))
+        });
+        incoming_repairs.truncate(channel.config().max_incoming_repairs);
         channel.outgoing_repairs = outgoing_repairs;
-        channel.incoming_repairs = incoming_repairs;
+        channel.trim_outgoing_repairs();
+        channel.incoming_repairs = incoming_repairs
+            .into_iter()
+            .map(|repair| (repair.entry.message_id.clone(), repair))
+            .collect();
         channel.lamport = meta.lamport.max(channel.log.max_lamport());
+        // A buffer stored under a larger bound (the bound was lowered) is trimmed now, and
+        // the trim saved with the next commit.
+        channel.enforce_outgoing_bounds();
         Ok(channel)
+    }
+}
+
+/// A buffered entry's message, refusing one without an id (it could never be matched,
+/// acknowledged or delivered).
+fn buffered_message(
+    decoded: Result<SdsMessage, sds_codec::CodecError>,
+) -> Result<SdsMessage, String> {
+    let message = decoded.map_err(|err| err.to_string())?;
+    if message.message_id.is_empty() {
+        return Err("the message has no id".to_string());
+    }
+    Ok(message)
+}
+
+/// Most consecutive buffered entries in one shared snapshot chunk. Small enough that a
+/// changed entry costs little to rebuild, large enough that a backend keeping a snapshot of
+/// thousands of entries copies only tens of pointers.
+pub(crate) const CHUNK: u64 = 32;
+
+/// A buffered message in the form snapshots store it: encoded once, when buffered, and
+/// shared by every snapshot while it stays buffered.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) bytes: Bytes,
+    /// Buffering order within the channel; consecutive entries share a snapshot chunk.
+    seq: u64,
+}
+
+impl Stored {
+    /// The stored encoding's length in bytes (what the buffer byte budgets count).
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether `bytes` is this very encoding (the same shared buffer), not merely equal
+    /// bytes: a cached snapshot entry holds a reference to the buffer, so the address
+    /// cannot be reused by another message while the comparison matters.
+    /// The snapshot chunk this message belongs to.
+    pub(crate) fn chunk(&self) -> u64 {
+        self.seq / CHUNK
+    }
+
+    fn is(&self, bytes: &Bytes) -> bool {
+        !bytes.is_empty()
+            && bytes.len() == self.bytes.len()
+            && bytes.as_ptr() == self.bytes.as_ptr()
+    }
+}
+
+/// The chunks of the last snapshot, reused by the next one where nothing changed, and the
+/// numbering of buffered messages that decides which entries share a chunk.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotCache {
+    next_seq: u64,
+    outgoing: Vec<(u64, Arc<Vec<OutgoingEntry>>)>,
+    incoming: Vec<(u64, Arc<Vec<IncomingEntry>>)>,
+}
+
+impl SnapshotCache {
+    /// Encodes a message being buffered (its bloom filter already stripped).
+    pub(crate) fn store(&mut self, message: &SdsMessage) -> Stored {
+        self.adopt(encode_buffered_message(message))
+    }
+
+    /// Takes an encoding already at hand (a loaded snapshot's) as a buffered message's.
+    fn adopt(&mut self, bytes: Bytes) -> Stored {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Stored { bytes, seq }
+    }
+}
+
+/// A buffer as snapshot chunks: entries are grouped by buffering order, [`CHUNK`] numbers
+/// to a chunk. A chunk the buffer reports unchanged since the last snapshot is reused as
+/// cached, without looking at its entries; another is reused when its cached copy holds
+/// exactly the group's entries, unchanged, and built afresh otherwise. `cache` then holds
+/// this snapshot's chunks.
+fn chunked<B, E>(
+    cache: &mut Vec<(u64, Arc<Vec<E>>)>,
+    buffer: &[B],
+    changed: &Changed,
+    stored: impl Fn(&B) -> &Stored,
+    unchanged: impl Fn(&E, &B) -> bool,
+    build: impl Fn(&B) -> E,
+) -> Entries<E> {
+    let same = |chunk: &[E], group: &[B]| {
+        chunk.len() == group.len()
+            && chunk
+                .iter()
+                .zip(group)
+                .all(|(old, entry)| unchanged(old, entry))
+    };
+    let mut previous = std::mem::take(cache).into_iter().peekable();
+    let mut rest = buffer;
+    while let Some(first) = rest.first() {
+        let number = stored(first).chunk();
+        while previous.next_if(|(cached, _)| *cached < number).is_some() {}
+        let cached = previous
+            .next_if(|(cached, _)| *cached == number)
+            .map(|(_, chunk)| chunk);
+        let (chunk, len) = match cached {
+            Some(chunk) if !changed.contains(number) && chunk.len() <= rest.len() => {
+                let len = chunk.len();
+                debug_assert!(
+                    same(&chunk, &rest[..len])
+                        && rest[..len]
+                            .iter()
+                            .all(|entry| stored(entry).chunk() == number)
+                        && rest
+                            .get(len)
+                            .is_none_or(|entry| stored(entry).chunk() != number),
+                    "snapshot chunk {number} changed without being reported"
+                );
+                (chunk, len)
+            }
+            cached => {
+                let len = rest
+                    .iter()
+                    .position(|entry| stored(entry).chunk() != number)
+                    .unwrap_or(rest.len());
+                let group = &rest[..len];
+                let chunk = match cached {
+                    Some(chunk) if same(&chunk, group) => chunk,
+                    _ => Arc::new(group.iter().map(&build).collect()),
+                };
+                (chunk, len)
+            }
+        };
+        rest = &rest[len..];
+        cache.push((number, chunk));
+    }
+    Entries::from_chunks(cache.iter().map(|(_, chunk)| chunk.clone()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use sds_codec::storage::{
+        Bytes, ChannelData, ChannelMeta, IncomingEntry, OutgoingEntry, encode_buffered_message,
+    };
+    use sds_codec::wire::{HistoryEntry, SdsMessage};
+
+    use super::super::{Channel, Settings};
+    use crate::clock::UnixMillis;
+    use crate::config::ReliabilityConfig;
+    use crate::error::SdsError;
+    use crate::persistence::PersistenceErrorKind;
+
+    const NOW: UnixMillis = 1_700_000_000_000;
+
+    fn settings(participant: &str) -> Arc<Settings> {
+        Arc::new(Settings {
+            participant_id: participant.into(),
+            config: ReliabilityConfig {
+                bloom_capacity: 200,
+                ..ReliabilityConfig::default()
+            },
+        })
+    }
+
+    fn ids(meta: &ChannelMeta) -> Vec<String> {
+        meta.outgoing
+            .iter()
+            .map(|entry| entry.decode_message().unwrap().message_id)
+            .collect()
+    }
+
+    fn shared(a: &ChannelMeta, b: &ChannelMeta) -> Vec<bool> {
+        b.outgoing
+            .chunks()
+            .iter()
+            .map(|chunk| {
+                a.outgoing
+                    .chunks()
+                    .iter()
+                    .any(|old| Arc::ptr_eq(old, chunk))
+            })
+            .collect()
+    }
+
+    /// Chunks whose entries are untouched are reused as they are; a chunk with a changed
+    /// entry (a possible acknowledgement counted, an entry acknowledged) is rebuilt, and
+    /// the snapshot always says what the buffer holds: it restores to the same snapshot.
+    #[test]
+    fn only_changed_chunks_are_rebuilt_and_snapshots_follow_the_buffer() {
+        let mut alice = Channel::new("room", settings("alice")).unwrap();
+        for n in 0..40 {
+            alice
+                .wrap(NOW + n, format!("m{n:02}"), b"hi".to_vec(), None)
+                .unwrap();
+        }
+        let first = alice.snapshot_meta();
+        assert_eq!(first.outgoing.len(), 40);
+        let unchanged = alice.snapshot_meta();
+        assert_eq!(shared(&first, &unchanged), [true, true]);
+
+        alice.outgoing.get_mut(3).unwrap().possible_acks = 1;
+        let counted = alice.snapshot_meta();
+        assert_eq!(shared(&unchanged, &counted), [false, true]);
+        assert_eq!(counted.outgoing[3].possible_acks, 1);
+
+        alice.outgoing.remove(35);
+        let acked = alice.snapshot_meta();
+        assert_eq!(shared(&counted, &acked), [true, false]);
+        assert_eq!(acked.outgoing.len(), 39);
+        assert!(!ids(&acked).contains(&"m35".to_string()));
+
+        let data = ChannelData {
+            meta: Some(acked.clone()),
+            history: Vec::new(),
+        };
+        let mut restored = Channel::restore("room", settings("alice"), data).unwrap();
+        assert_eq!(restored.snapshot_meta(), acked);
+    }
+
+    /// A buffered message's missing dependencies shrink as they are met, and the snapshot
+    /// follows.
+    #[test]
+    fn incoming_entries_follow_their_missing_dependencies() {
+        let mut bob = Channel::new("room", settings("bob")).unwrap();
+        let waiting = SdsMessage {
+            sender_id: "alice".into(),
+            message_id: "a3".into(),
+            channel_id: "room".into(),
+            lamport_timestamp: Some(3),
+            causal_history: ["a1", "a2"]
+                .iter()
+                .map(|id| HistoryEntry {
+                    message_id: (*id).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            content: Some(b"hi".to_vec()),
+            ..Default::default()
+        };
+        bob.unwrap(NOW, waiting.clone());
+        let before = bob.snapshot_meta();
+        let entry = before.incoming.get(0).unwrap();
+        assert_eq!(entry.missing_dependencies, ["a1", "a2"]);
+        assert_eq!(entry.decode_message(), Ok(waiting));
+
+        bob.mark_dependencies_met(&["a1".to_string()]);
+        let after = bob.snapshot_meta();
+        assert_eq!(after.incoming.get(0).unwrap().missing_dependencies, ["a2"]);
+        assert_eq!(after.incoming.get(0).unwrap().message, entry.message);
+    }
+
+    /// A stored buffer entry without a message, with bytes that are not a wire message, or
+    /// with a message without an id is corrupt data: bootstrap fails with a typed error
+    /// naming the entry, and never panics.
+    #[test]
+    fn malformed_buffered_entries_are_refused_as_corrupt() {
+        let no_id = encode_buffered_message(&SdsMessage {
+            lamport_timestamp: Some(1),
+            ..Default::default()
+        });
+        let garbage = Bytes::from_static(&[0x0A, 0x05, 0x08]);
+        let cases = [
+            (
+                ChannelMeta {
+                    outgoing: vec![OutgoingEntry::default()].into(),
+                    ..ChannelMeta::empty()
+                },
+                "outgoing entry 0",
+            ),
+            (
+                ChannelMeta {
+                    outgoing: vec![OutgoingEntry {
+                        message: no_id,
+                        ..Default::default()
+                    }]
+                    .into(),
+                    ..ChannelMeta::empty()
+                },
+                "no id",
+            ),
+            (
+                ChannelMeta {
+                    incoming: vec![IncomingEntry {
+                        message: garbage,
+                        ..Default::default()
+                    }]
+                    .into(),
+                    ..ChannelMeta::empty()
+                },
+                "incoming entry 0",
+            ),
+        ];
+        for (meta, expected) in cases {
+            let data = ChannelData {
+                meta: Some(meta),
+                history: Vec::new(),
+            };
+            match Channel::restore("room", settings("bob"), data) {
+                Err(SdsError::Persistence(err)) => {
+                    assert_eq!(err.kind(), PersistenceErrorKind::Corrupt);
+                    assert!(err.to_string().contains(expected), "{err}");
+                }
+                other => panic!("expected a corrupt-data error, got {other:?}"),
+            }
+        }
     }
 }

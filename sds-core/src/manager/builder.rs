@@ -1,8 +1,9 @@
 //! Configuring and creating a [`ReliabilityManager`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::admission::Registry;
+use super::fence::Fence;
 use super::{Inner, ReliabilityManager};
 use crate::channel::Settings;
 use crate::clock::{Clock, SystemClock};
@@ -67,10 +68,29 @@ impl ManagerBuilder {
         self
     }
 
+    /// Validates the configuration, creates the manager with its event stream, and claims
+    /// the manager's persistence namespace (the writer fence, see
+    /// [`ReliabilityManager::claim_writer`]) at once. From then on the writes of managers
+    /// that claimed the namespace before are refused, and this manager's writes land until
+    /// a manager started later claims it. Fails on an invalid configuration or when the
+    /// backend cannot be reached for the claim.
+    ///
+    /// Prefer it to [`Self::build`], which claims only at the manager's first backend
+    /// call: a stale manager that stays idle meanwhile would then claim after a newer one
+    /// and fence it.
+    pub async fn start(self) -> Result<(ReliabilityManager, Events), SdsError> {
+        let (manager, events) = self.build()?;
+        manager.claim_writer().await?;
+        Ok((manager, events))
+    }
+
     /// Validates the configuration and creates the manager with its event stream.
+    ///
+    /// The manager claims its persistence namespace (the writer fence) at its first backend
+    /// call, not here; [`Self::start`] claims at once.
     pub fn build(self) -> Result<(ReliabilityManager, Events), SdsError> {
         self.config.validate()?;
-        let (sender, events) = Events::channel();
+        let (sender, events) = Events::channel(self.config.event_queue_capacity);
         let inner = Inner {
             settings: Arc::new(Settings {
                 participant_id: self.participant_id,
@@ -81,9 +101,18 @@ impl ManagerBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryPersistence::new())),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             hints: self.hints,
-            channels: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry::default()),
             events: sender,
+            fence: Fence::default(),
+            lifecycle: Default::default(),
         };
+        // What the backend promises (atomic commit, durability on acknowledge, listing)
+        // decides what a crash can cost: say it once, where operators look.
+        tracing::info!(
+            participant = %inner.settings.participant_id,
+            capabilities = %inner.persistence.capabilities(),
+            "persistence backend capabilities"
+        );
         Ok((
             ReliabilityManager {
                 inner: Arc::new(inner),

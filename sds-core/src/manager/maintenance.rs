@@ -6,7 +6,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{MissedTickBehavior, interval};
 
-use super::{Inner, ReliabilityManager, Sweep};
+use super::sweeps::Sweep;
+use super::{Inner, ReliabilityManager};
 
 /// The running maintenance timers. Dropping the handle, calling [`Self::shutdown`], or
 /// dropping every clone of the manager stops them.
@@ -35,6 +36,7 @@ enum Job {
     Sweep(Sweep),
     CleanBloom,
     SyncDue,
+    UnloadIdle,
 }
 
 fn spawn_job(inner: Weak<Inner>, period_ms: u64, job: Job) -> JoinHandle<()> {
@@ -52,6 +54,9 @@ fn spawn_job(inner: Weak<Inner>, period_ms: u64, job: Job) -> JoinHandle<()> {
                 Job::Sweep(sweep) => manager.sweep(sweep).await,
                 Job::CleanBloom => manager.clean_bloom_filters().await,
                 Job::SyncDue => manager.announce_sync_due(),
+                Job::UnloadIdle => {
+                    manager.unload_idle_channels().await;
+                }
             }
         }
     })
@@ -60,20 +65,25 @@ fn spawn_job(inner: Weak<Inner>, period_ms: u64, job: Job) -> JoinHandle<()> {
 impl ReliabilityManager {
     /// Starts the periodic work on the current tokio runtime: outgoing and incoming
     /// sweeps and bloom cleaning every `buffer_sweep_interval_ms`, the repair sweep every
-    /// `repair_sweep_interval_ms`, [`crate::Event::SyncDue`] every `sync_interval_ms`.
+    /// `repair_sweep_interval_ms`, [`crate::Event::SyncDue`] every `sync_interval_ms`, and,
+    /// with `channel_idle_unload_ms` set, the unloading of idle channels every
+    /// `buffer_sweep_interval_ms`.
     ///
     /// Each pass is also callable directly (`sweep_outgoing`, …) for tests and for
     /// applications with their own scheduler.
     pub fn start_maintenance(&self) -> MaintenanceHandle {
         let config = &self.inner.settings.config;
         let weak = Arc::downgrade(&self.inner);
-        let jobs = [
+        let mut jobs = vec![
             (config.buffer_sweep_interval_ms, Job::Sweep(Sweep::Outgoing)),
             (config.buffer_sweep_interval_ms, Job::Sweep(Sweep::Incoming)),
             (config.buffer_sweep_interval_ms, Job::CleanBloom),
             (config.repair_sweep_interval_ms, Job::Sweep(Sweep::Repairs)),
             (config.sync_interval_ms, Job::SyncDue),
         ];
+        if config.channel_idle_unload_ms.is_some() {
+            jobs.push((config.buffer_sweep_interval_ms, Job::UnloadIdle));
+        }
         MaintenanceHandle {
             tasks: jobs
                 .into_iter()

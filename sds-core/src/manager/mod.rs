@@ -3,27 +3,37 @@
 //! It owns the channels, serializes operations per channel with an async lock (different
 //! channels proceed in parallel), reads the injected clock, issues the op-end commit and
 //! forwards events to the application's [`Events`] stream.
+//!
+//! Concepts live in their own modules: which channels may be opened ([`admission`]), what an
+//! operation writes and when a failed write is retried ([`commit`]), the periodic passes
+//! ([`sweeps`]) and their timers ([`maintenance`]), the claim on the persistence namespace
+//! ([`fence`]).
 
+mod admission;
 mod builder;
+mod commit;
+mod fence;
+mod lifecycle;
 mod maintenance;
+mod sweeps;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
-use sds_codec::storage::HistoryUpdate;
 use sds_codec::wire::{MessageKind, SdsMessage, decode_message, encode_message};
-use tokio::sync::{OwnedMutexGuard, mpsc};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::channel::{Channel, Settings, UnwrapStatus, Unwrapped};
 use crate::clock::{Clock, UnixMillis};
 use crate::error::SdsError;
-use crate::event::Event;
+use crate::event::{DropReason, Event, EventSender, Limit};
 use crate::hints::RetrievalHintProvider;
 use crate::persistence::Persistence;
 
+use admission::{OpenError, Registry, Use};
+
 pub use builder::ManagerBuilder;
+pub use lifecycle::ReopenedChannels;
 pub use maintenance::MaintenanceHandle;
 
 /// A read-only view of one channel's in-memory state, for applications and tests.
@@ -37,33 +47,37 @@ pub struct ChannelState {
     pub outgoing: Vec<String>,
     /// Ids of received messages waiting for dependencies, in arrival order.
     pub incoming: Vec<String>,
-    /// History changes not yet written to the backend (the R2 queue's length).
+    /// History changes not yet written to the backend (the R2 queue's length; 0 while the
+    /// queue is replaced by a pending rewrite of the whole history).
     pub pending_history: usize,
 }
-
-#[derive(Default)]
-struct Slot {
-    channel: Option<Channel>,
-    // Set by remove_channel so a task that waited on this slot's lock retries on a fresh
-    // slot instead of resurrecting the removed channel.
-    removed: bool,
-}
-
-type SlotGuard = OwnedMutexGuard<Slot>;
 
 struct Inner {
     settings: Arc<Settings>,
     persistence: Arc<dyn Persistence>,
     clock: Arc<dyn Clock>,
     hints: Option<Arc<dyn RetrievalHintProvider>>,
-    channels: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
-    events: mpsc::UnboundedSender<Event>,
+    registry: Mutex<Registry>,
+    events: EventSender,
+    fence: fence::Fence,
+    lifecycle: lifecycle::Lifecycle,
 }
 
 /// Runs the SDS protocol for one participant over any number of channels.
 ///
 /// Cheap to clone; clones share the same channels. Create one with
 /// [`ReliabilityManager::builder`].
+///
+/// The manager accepts network messages only for channels the application joined
+/// ([`Self::join_channel`], [`Self::ensure_channel`], or sending on the channel), unless
+/// `accept_any_channel` is configured. The joined set is kept in memory: after a restart,
+/// join the channels again, or join every stored one with
+/// [`Self::reopen_stored_channels`].
+///
+/// End it with [`Self::shutdown`]: it writes what is unwritten and closes the backend.
+///
+/// Backend calls run under `commit_timeout_ms` with `tokio::time::timeout`, so the manager
+/// needs a tokio runtime with the time driver enabled (unless the timeout is `None`).
 #[derive(Clone)]
 pub struct ReliabilityManager {
     inner: Arc<Inner>,
@@ -78,14 +92,6 @@ impl fmt::Debug for ReliabilityManager {
     }
 }
 
-/// Which periodic pass to run over every open channel.
-#[derive(Debug, Clone, Copy)]
-enum Sweep {
-    Outgoing,
-    Incoming,
-    Repairs,
-}
-
 impl ReliabilityManager {
     /// Starts configuring a manager for the participant with this id. An empty id is
     /// allowed and disables SDS-R (peers could not address repairs to us).
@@ -98,176 +104,105 @@ impl ReliabilityManager {
         &self.inner.settings.participant_id
     }
 
-    fn slot(&self, channel: &str) -> Arc<tokio::sync::Mutex<Slot>> {
-        let mut channels = self
-            .inner
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        channels.entry(channel.to_string()).or_default().clone()
-    }
-
-    fn open_slots(&self) -> Vec<(String, Arc<tokio::sync::Mutex<Slot>>)> {
-        let channels = self
-            .inner
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut slots: Vec<_> = channels
-            .iter()
-            .map(|(id, slot)| (id.clone(), slot.clone()))
-            .collect();
-        slots.sort_by(|a, b| a.0.cmp(&b.0));
-        slots
-    }
-
-    /// Removes `slot` from the map if it is still the one registered for `channel`.
-    fn forget_slot(&self, channel: &str, slot: &Arc<tokio::sync::Mutex<Slot>>) {
-        let mut channels = self
-            .inner
-            .channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if channels
-            .get(channel)
-            .is_some_and(|current| Arc::ptr_eq(current, slot))
-        {
-            channels.remove(channel);
-        }
-    }
-
-    /// Locks a channel, bootstrapping it from persistence on first use.
-    async fn lock_loaded(&self, channel: &str) -> Result<SlotGuard, SdsError> {
-        loop {
-            let slot = self.slot(channel);
-            let mut guard = slot.clone().lock_owned().await;
-            if guard.removed {
-                continue;
-            }
-            if guard.channel.is_none() {
-                let loaded = match self.inner.persistence.load_channel(channel).await {
-                    Ok(data) => Channel::restore(channel, self.inner.settings.clone(), data),
-                    Err(err) => Err(SdsError::Persistence(err)),
-                };
-                match loaded {
-                    Ok(restored) => {
-                        debug!(channel, "channel bootstrapped");
-                        guard.channel = Some(restored);
-                    }
-                    Err(err) => {
-                        warn!(channel, %err, "channel bootstrap failed");
-                        // Not open: forget the slot so the channel is not listed or swept,
-                        // and let waiters retry on a fresh one.
-                        guard.removed = true;
-                        self.forget_slot(channel, &slot);
-                        return Err(err);
-                    }
-                }
-            }
-            return Ok(guard);
-        }
-    }
-
-    /// Runs one operation on a channel under its lock, then the op-end commit.
-    /// `foreground` operations always save the snapshot; others only when they changed it.
+    /// Runs one operation on a channel under its lock, then the op-end commit (which
+    /// writes only if the operation left something to write).
     async fn run<R>(
         &self,
         channel: &str,
-        foreground: bool,
+        usage: Use,
         op: impl FnOnce(&mut Channel, UnixMillis) -> Result<R, SdsError>,
-    ) -> Result<R, SdsError> {
-        let mut guard = self.lock_loaded(channel).await?;
+    ) -> Result<R, OpenError> {
+        let mut guard = self.open(channel, usage).await?;
         let Some(state) = guard.channel.as_mut() else {
-            return Err(SdsError::ChannelClosed(channel.to_string()));
+            return Err(OpenError::Failed(SdsError::ChannelClosed(
+                channel.to_string(),
+            )));
         };
         let now = self.inner.clock.now_ms();
         let result = op(state, now)?;
-        self.finish(channel, state, foreground).await;
+        self.finish(channel, &mut guard).await;
         Ok(result)
     }
 
-    /// The op end: at most one commit (snapshot and/or pending history), then hints, then
-    /// the events, so the application hears of a delivery after it was offered to storage.
-    async fn finish(&self, channel: &str, state: &mut Channel, foreground: bool) {
-        let meta = (foreground || state.is_meta_dirty()).then(|| state.to_meta());
-        let history = pending_update(state);
-        if meta.is_some() || history.is_some() {
-            match self
-                .inner
-                .persistence
-                .commit(channel, meta.as_ref(), history.as_ref())
-                .await
-            {
-                Ok(()) => {
-                    state.pending_mut().clear();
-                    state.set_meta_dirty(false);
-                    if state.set_degraded(false) {
-                        debug!(channel, "persistence recovered");
-                        self.emit(Event::PersistenceRecovered {
-                            channel: channel.to_string(),
-                        });
-                    }
-                }
-                Err(err) => {
-                    // In-memory state stays the truth: keep the queue and resave the
-                    // snapshot with the next operation.
-                    warn!(channel, %err, pending = state.pending().len(), "commit failed");
-                    state.set_meta_dirty(true);
-                    if state.set_degraded(true) {
-                        self.emit(Event::PersistenceDegraded {
-                            channel: channel.to_string(),
-                            error: err.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        self.flush_hints(channel, state).await;
-        for event in state.drain_events() {
-            self.emit(event);
-        }
-    }
-
-    async fn flush_hints(&self, channel: &str, state: &mut Channel) {
-        let hints = state.take_pending_hints();
-        let mut failed = Vec::new();
-        for (message_id, hint) in hints {
-            if let Err(err) = self
-                .inner
-                .persistence
-                .set_retrieval_hint(channel, &message_id, &hint)
-                .await
-            {
-                warn!(channel, message_id, %err, "saving retrieval hint failed");
-                failed.push((message_id, hint));
-            }
-        }
-        state.requeue_hints(failed);
+    /// [`Self::run`] for application calls, which are never refused admission.
+    async fn run_app<R>(
+        &self,
+        channel: &str,
+        usage: Use,
+        op: impl FnOnce(&mut Channel, UnixMillis) -> Result<R, SdsError>,
+    ) -> Result<R, SdsError> {
+        self.run(channel, usage, op)
+            .await
+            .map_err(|err| err.into_sds(channel))
     }
 
     fn emit(&self, event: Event) {
-        // A dropped receiver means the application stopped listening; nothing to do.
-        let _ = self.inner.events.send(event);
+        self.inner.events.send(event);
     }
 
-    /// Bootstraps a channel from persistence if it is not open yet.
+    /// Joins `channel`: network messages for it are accepted from now on, and it is opened
+    /// at once (bootstrapped from persistence, so its stored buffers are swept again).
+    ///
+    /// The joined set lives in memory: it survives the channel being unloaded when idle,
+    /// not a restart. Fails with [`SdsError::Persistence`] when the backend cannot be read
+    /// or holds data this build refuses; the channel stays joined and its next use tries
+    /// the load again.
+    pub async fn join_channel(&self, channel: &str) -> Result<(), SdsError> {
+        let mut guard = self
+            .open(channel, Use::App)
+            .await
+            .map_err(|err| err.into_sds(channel))?;
+        // A history trimmed at bootstrap is written back now.
+        self.finish(channel, &mut guard).await;
+        Ok(())
+    }
+
+    /// Joins and bootstraps a channel: the same as [`Self::join_channel`].
     ///
     /// Fails with [`SdsError::Persistence`] when the backend cannot be read or holds data
     /// this build refuses, so "empty" and "could not read" are never confused.
     pub async fn ensure_channel(&self, channel: &str) -> Result<(), SdsError> {
-        let mut guard = self.lock_loaded(channel).await?;
-        if let Some(state) = guard.channel.as_mut() {
-            // A history trimmed at bootstrap is written back now.
-            self.finish(channel, state, false).await;
-        }
-        Ok(())
+        self.join_channel(channel).await
     }
 
-    /// Wraps application content for broadcast on `channel` and returns the bytes to send.
+    /// Whether the application joined `channel` (and has not removed it since).
+    pub fn is_joined(&self, channel: &str) -> bool {
+        self.is_joined_now(channel)
+    }
+
+    /// The channels the application joined, sorted (loaded or not).
+    pub fn joined_channels(&self) -> Vec<String> {
+        self.joined()
+    }
+
+    /// Wraps application content for broadcast on `channel` (joining it) and returns the
+    /// bytes to send.
     ///
     /// The message id must be unique in the channel. Never fails because persistence
     /// failed; fails on an empty id or content, a reused id, an oversize message, or a
     /// channel that cannot be bootstrapped.
+    ///
+    /// Ids are first-come per channel: an id under which the channel holds a message (in
+    /// its log, incoming buffer or outgoing buffer) from another sender, or with other
+    /// content, is refused with [`SdsError::DuplicateMessageId`], and a peer that uses an
+    /// id first keeps it. Applications should therefore use unpredictable ids (random, or a
+    /// hash of the content and a secret), so no peer can take the next one; and should
+    /// never reuse one (an id becomes free here only once its message has left the log and
+    /// the outgoing buffer, while peers may still hold it).
+    ///
+    /// Retrying is safe. A call cancelled at any point (a caller timeout dropping it while
+    /// the backend commit is in flight, say) leaves the channel consistent: either nothing
+    /// happened, or the message was wrapped, logged and buffered once, and its commit is
+    /// retried by the next operation. Calling again with the same id and content never wraps
+    /// a second message; it returns the one wrapped:
+    /// - byte for byte the same bytes, for the last message wrapped on the channel (a retry
+    ///   before any other wrap on it, in the same process, while the channel stays loaded);
+    /// - for an older one still in the log or the outgoing buffer, the same message (id,
+    ///   sender, Lamport timestamp, causal history, repair requests, content) re-encoded
+    ///   with the current bloom filter, as a resend carries.
+    ///
+    /// A retry changes no state and commits only what an earlier, interrupted call left
+    /// unwritten.
     pub async fn wrap_outgoing(
         &self,
         channel: &str,
@@ -276,13 +211,14 @@ impl ReliabilityManager {
     ) -> Result<Vec<u8>, SdsError> {
         let message_id = message_id.into();
         let hints = self.inner.hints.clone();
-        self.run(channel, true, move |state, now| {
+        self.run_app(channel, Use::App, move |state, now| {
             state.wrap(now, message_id, content, hints.as_deref())
         })
         .await
     }
 
     /// Wraps content as an ephemeral message: no ordering, no acknowledgement, no state.
+    /// Does not join the channel.
     pub fn wrap_ephemeral(
         &self,
         channel: &str,
@@ -304,20 +240,34 @@ impl ReliabilityManager {
         Ok(encode_message(&message)?)
     }
 
-    /// Builds a sync message for `channel` (causal history, bloom filter, due repair
-    /// requests, no content) to broadcast when the channel is otherwise quiet.
+    /// Builds a sync message for `channel`: causal history, bloom filter, due repair
+    /// requests, no content, to broadcast when the channel is otherwise quiet.
+    ///
+    /// Joins a channel that is not open; a channel open without being joined (accepted under
+    /// `accept_any_channel`) is synced without joining it, so answering every
+    /// [`Event::SyncDue`] never makes peers' channels joined ones. Building a sync does not
+    /// count as activity: a channel nobody writes to is still unloaded after
+    /// `channel_idle_unload_ms`.
     pub async fn build_sync_message(&self, channel: &str) -> Result<Vec<u8>, SdsError> {
-        self.run(channel, false, |state, now| state.build_sync(now))
+        self.run_app(channel, Use::Sync, |state, now| state.build_sync(now))
             .await
     }
 
-    /// Processes received bytes. The channel is read from the message and bootstrapped on
-    /// first use, so one manager serves any number of channels.
+    /// Processes received bytes. The channel is read from the message.
     ///
-    /// Content and sync messages end with one commit; ephemeral messages and our own
-    /// messages touch no state. Fails only on bytes that are not an SDS message (or are
-    /// oversize) and on a channel that cannot be bootstrapped.
+    /// A message for a channel the application did not join is dropped (returned as
+    /// [`UnwrapStatus::Dropped`] with [`crate::DropReason::ChannelNotJoined`], with an
+    /// [`Event::MessageDropped`]) and opens, loads and stores nothing. With
+    /// `accept_any_channel`, any channel is opened on first use, up to `max_channels` open
+    /// at once ([`crate::DropReason::TooManyChannels`] past it; joined channels are never
+    /// refused).
+    ///
+    /// Content and sync messages end with at most one commit, none if nothing changed (a
+    /// duplicate, say); ephemeral messages and our own messages touch no state. Fails only
+    /// on bytes that are not an SDS message (or are oversize) and on a channel that cannot
+    /// be bootstrapped.
     pub async fn unwrap_received(&self, bytes: &[u8]) -> Result<Unwrapped, SdsError> {
+        self.ensure_running()?;
         let message = decode_message(bytes)?;
         if message.message_id.is_empty() {
             return Err(SdsError::InvalidInput(
@@ -325,6 +275,9 @@ impl ReliabilityManager {
             ));
         }
         let channel = message.channel_id.clone();
+        if !self.may_receive(&channel) {
+            return Ok(self.refuse(channel, message.message_id, DropReason::ChannelNotJoined));
+        }
         let shortcut = if message.sender_id == self.inner.settings.participant_id {
             Some(UnwrapStatus::OwnMessage)
         } else if message.kind() == MessageKind::Ephemeral {
@@ -341,62 +294,139 @@ impl ReliabilityManager {
                 status,
             });
         }
-        self.run(&channel, true, |state, now| Ok(state.unwrap(now, message)))
+        let message_id = message.message_id.clone();
+        match self
+            .run(&channel, Use::Network, |state, now| {
+                Ok(state.unwrap(now, message))
+            })
             .await
+        {
+            Ok(unwrapped) => Ok(unwrapped),
+            Err(OpenError::Refused(reason)) => Ok(self.refuse(channel, message_id, reason)),
+            Err(err) => Err(err.into_sds(&channel)),
+        }
+    }
+
+    /// Drops a message the channel admission refused, with its event.
+    fn refuse(&self, channel: String, message_id: String, reason: DropReason) -> Unwrapped {
+        debug!(
+            channel,
+            message_id,
+            ?reason,
+            "message for a channel not admitted"
+        );
+        self.emit(Event::MessageDropped {
+            channel: channel.clone(),
+            message_id: message_id.clone(),
+            reason: reason.clone(),
+        });
+        Unwrapped {
+            channel,
+            message_id,
+            status: UnwrapStatus::Dropped(reason),
+        }
     }
 
     /// Tells the manager the application obtained these messages out of band (e.g. from a
     /// store node): buffered messages stop waiting for them and are delivered if ready.
+    ///
+    /// Refuses more than `max_mark_met_ids` ids in one call with
+    /// [`SdsError::InvalidInput`] (and an [`Event::LimitReached`]) and changes nothing then:
+    /// split the list.
     pub async fn mark_dependencies_met(
         &self,
         channel: &str,
         message_ids: &[String],
     ) -> Result<(), SdsError> {
-        self.run(channel, true, |state, _now| {
+        let limit = self.inner.settings.config.max_mark_met_ids;
+        if message_ids.len() > limit {
+            self.emit(Event::LimitReached {
+                channel: channel.to_string(),
+                limit: Limit::MarkMetIds,
+                dropped: message_ids.len(),
+            });
+            return Err(SdsError::InvalidInput(format!(
+                "mark_dependencies_met names {} ids, more than max_mark_met_ids ({limit}); \
+                 nothing was marked, split the call",
+                message_ids.len()
+            )));
+        }
+        self.run_app(channel, Use::App, |state, _now| {
             state.mark_dependencies_met(message_ids);
             Ok(())
         })
         .await
     }
 
-    /// Closes a channel and wipes its stored state.
+    /// Closes a channel, leaves it (see [`Self::join_channel`]) and wipes its stored state.
     ///
     /// Fails with [`SdsError::Persistence`] when the backend could not drop it; the channel
-    /// then stays open and intact, so a wipe is never claimed that did not happen.
+    /// then stays open, joined and intact, so a wipe is never claimed that did not happen.
     pub async fn remove_channel(&self, channel: &str) -> Result<(), SdsError> {
-        let slot = self.slot(channel);
-        let mut guard = slot.clone().lock_owned().await;
-        if guard.removed {
+        loop {
+            self.ensure_running()?;
+            let slot = self.slot_for_removal(channel);
+            let mut guard = slot.clone().lock_owned().await;
+            if guard.retired {
+                continue;
+            }
+            if self.is_shut_down() {
+                if guard.channel.is_none() {
+                    guard.retired = true;
+                    self.forget_slot(channel, &slot);
+                }
+                return Err(SdsError::ShutDown);
+            }
+            if let Err(err) = self.drop_claimed(channel).await {
+                tracing::warn!(channel, %err, "dropping channel failed");
+                if guard.channel.is_none() {
+                    // The slot was made for this call only.
+                    guard.retired = true;
+                    self.forget_slot(channel, &slot);
+                }
+                return Err(err.into());
+            }
+            guard.retired = true;
+            guard.channel = None;
+            self.forget_slot(channel, &slot);
+            self.leave(channel);
             return Ok(());
         }
-        self.inner
-            .persistence
-            .drop_channel(channel)
-            .await
-            .inspect_err(|err| warn!(channel, %err, "dropping channel failed"))?;
-        guard.removed = true;
-        guard.channel = None;
-        self.forget_slot(channel, &slot);
-        Ok(())
     }
 
-    /// Removes every channel this manager has open (see [`Self::remove_channel`]); stops
-    /// at the first failure.
+    /// Removes every channel this manager has open or joined and every channel stored in
+    /// its namespace (see [`Self::remove_channel`]); stops at the first failure, and fails
+    /// before removing anything when the stored channels cannot be listed. With a backend
+    /// that cannot list its channels (see
+    /// [`BackendCapabilities::list_channels`](crate::persistence::BackendCapabilities)),
+    /// stored channels this manager does not have open or joined keep their state.
     pub async fn reset(&self) -> Result<(), SdsError> {
-        for (channel, _) in self.open_slots() {
+        self.ensure_running()?;
+        let mut channels = self.stored_channels_for_reset().await?;
+        channels.extend(self.open_channels());
+        channels.extend(self.joined_channels());
+        channels.sort();
+        channels.dedup();
+        for channel in channels {
             self.remove_channel(&channel).await?;
         }
         Ok(())
     }
 
-    /// Ids of the channels open in this manager, sorted.
+    /// Ids of the channels loaded in this manager, sorted.
     pub fn open_channels(&self) -> Vec<String> {
         self.open_slots().into_iter().map(|(id, _)| id).collect()
     }
 
-    /// A view of a channel's in-memory state (bootstrapping it if needed).
+    /// A view of a channel's in-memory state.
+    ///
+    /// Never creates a channel: a joined channel that was unloaded is loaded again, and a
+    /// channel neither joined nor open is [`SdsError::UnknownChannel`].
     pub async fn channel_state(&self, channel: &str) -> Result<ChannelState, SdsError> {
-        let guard = self.lock_loaded(channel).await?;
+        let guard = self
+            .open(channel, Use::Read)
+            .await
+            .map_err(|err| err.into_sds(channel))?;
         let state = guard
             .channel
             .as_ref()
@@ -410,83 +440,9 @@ impl ReliabilityManager {
         })
     }
 
-    /// The local log's ids, oldest first (bootstrapping the channel if needed).
+    /// The local log's ids, oldest first (see [`Self::channel_state`] for unknown
+    /// channels).
     pub async fn log_ids(&self, channel: &str) -> Result<Vec<String>, SdsError> {
         Ok(self.channel_state(channel).await?.log)
     }
-
-    async fn sweep(&self, sweep: Sweep) {
-        for (channel, slot) in self.open_slots() {
-            let mut guard = slot.lock_owned().await;
-            if guard.removed {
-                continue;
-            }
-            let Some(state) = guard.channel.as_mut() else {
-                continue;
-            };
-            let now = self.inner.clock.now_ms();
-            match sweep {
-                Sweep::Outgoing => state.sweep_outgoing(now),
-                Sweep::Incoming => state.sweep_incoming(now),
-                Sweep::Repairs => state.sweep_repairs(now),
-            };
-            // Also retries a failed commit: a degraded channel is dirty.
-            self.finish(&channel, state, false).await;
-        }
-    }
-
-    /// One pass of the outgoing sweep over every open channel (channels are opened by
-    /// use or by [`Self::ensure_channel`]; after a restart, call `ensure_channel` for the
-    /// application's channels so their stored buffers are swept again): resends unacknowledged
-    /// messages whose interval passed ([`Event::Resend`]) and gives up on those out of
-    /// attempts ([`Event::MessageSendFailed`]). Commits only channels it changed.
-    pub async fn sweep_outgoing(&self) {
-        self.sweep(Sweep::Outgoing).await;
-    }
-
-    /// One pass of the incoming-buffer sweep: with a lost-dependency timeout configured,
-    /// delivers messages that waited too long ([`Event::DependenciesLost`]).
-    pub async fn sweep_incoming(&self) {
-        self.sweep(Sweep::Incoming).await;
-    }
-
-    /// One pass of the SDS-R sweep: hands due repairs to the application
-    /// ([`Event::RepairReady`]) and forgets expired repair requests.
-    pub async fn sweep_repairs(&self) {
-        self.sweep(Sweep::Repairs).await;
-    }
-
-    /// One pass of bloom filter cleaning over every open channel (no commit: the filter
-    /// is rebuilt from history on load).
-    pub async fn clean_bloom_filters(&self) {
-        for (_, slot) in self.open_slots() {
-            let mut guard = slot.lock_owned().await;
-            if let Some(state) = guard.channel.as_mut() {
-                state.clean_bloom();
-            }
-        }
-    }
-
-    /// Emits [`Event::SyncDue`] for every open channel.
-    pub fn announce_sync_due(&self) {
-        for channel in self.open_channels() {
-            self.emit(Event::SyncDue { channel });
-        }
-    }
-}
-
-/// The R2 queue as one history batch, reading appended messages from the log.
-fn pending_update(state: &Channel) -> Option<HistoryUpdate> {
-    if state.pending().is_empty() {
-        return None;
-    }
-    let (appends, evicts) = state.pending().ordered();
-    let update = HistoryUpdate {
-        append: appends
-            .into_iter()
-            .filter_map(|id| state.log_entry_for_append(id))
-            .collect(),
-        evict: evicts.into_iter().map(str::to_string).collect(),
-    };
-    (!update.is_empty()).then_some(update)
 }

@@ -1,6 +1,8 @@
 use sds_codec::CodecError;
 use thiserror::Error;
 
+use super::fence::WriterEpoch;
+
 /// A boxed error from a backend's own client library.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -13,6 +15,9 @@ pub enum PersistenceErrorKind {
     Corrupt,
     /// A stored snapshot has a schema version this build does not read.
     UnsupportedSchema,
+    /// A newer writer claimed the namespace: this instance's writes are refused for good
+    /// (retrying never helps) and nothing of the refused write was applied.
+    Fenced,
     /// Anything else.
     Other,
 }
@@ -37,12 +42,26 @@ pub enum PersistenceError {
         message: String,
     },
     /// A stored snapshot has a schema version this build does not read.
-    #[error("unsupported snapshot schema version {found}: this build reads version {supported}")]
+    #[error(
+        "unsupported snapshot schema version {found}: this build reads versions 1 to {supported}"
+    )]
     UnsupportedSchema {
         /// The version found in storage.
         found: u32,
         /// The version this build reads.
         supported: u32,
+    },
+    /// The write was refused because a newer writer claimed the namespace after this
+    /// instance did (see [`super::Persistence::claim_writer`]); nothing of it was applied.
+    #[error(
+        "writer fenced: this instance claimed the namespace at epoch {held}, a newer writer \
+         claimed it since (epoch {current}); nothing was written"
+    )]
+    Fenced {
+        /// The epoch this instance claimed.
+        held: WriterEpoch,
+        /// The namespace's epoch when the write was refused.
+        current: WriterEpoch,
     },
     /// Any other failure.
     #[error("persistence failure: {message}")]
@@ -79,6 +98,12 @@ impl PersistenceError {
         }
     }
 
+    /// A [`PersistenceError::Fenced`]: this instance holds `held`, the namespace is at
+    /// `current`.
+    pub fn fenced(held: WriterEpoch, current: WriterEpoch) -> Self {
+        PersistenceError::Fenced { held, current }
+    }
+
     /// An [`PersistenceError::Other`] with a message and no source.
     pub fn other(message: impl Into<String>) -> Self {
         PersistenceError::Other {
@@ -101,6 +126,7 @@ impl PersistenceError {
             PersistenceError::Unavailable { .. } => PersistenceErrorKind::Unavailable,
             PersistenceError::Corrupt { .. } => PersistenceErrorKind::Corrupt,
             PersistenceError::UnsupportedSchema { .. } => PersistenceErrorKind::UnsupportedSchema,
+            PersistenceError::Fenced { .. } => PersistenceErrorKind::Fenced,
             PersistenceError::Other { .. } => PersistenceErrorKind::Other,
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! [`FaultInjector`] forwards every call to the backend it wraps, counts the calls per
 //! [`Operation`], and fails the operations a test armed with
-//! [`PersistenceError::Unavailable`] ("… injected …") without reaching the backend.
+//! [`PersistenceError::Unavailable`] ("… injected …") without reaching the backend, or
+//! makes them hang (never return), for tests of deadlines and of one stuck channel.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate};
 
-use super::{Persistence, PersistenceError};
+use super::{BackendCapabilities, Persistence, PersistenceError, WriterEpoch};
 
 /// One operation of the [`Persistence`] contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,17 +29,26 @@ pub enum Operation {
     SetRetrievalHint,
     /// [`Persistence::commit`].
     Commit,
+    /// [`Persistence::list_channels`].
+    ListChannels,
+    /// [`Persistence::close`].
+    Close,
+    /// [`Persistence::claim_writer`].
+    ClaimWriter,
 }
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 9] = [
         Operation::SaveChannelMeta,
         Operation::UpdateHistory,
         Operation::LoadChannel,
         Operation::DropChannel,
         Operation::SetRetrievalHint,
         Operation::Commit,
+        Operation::ListChannels,
+        Operation::Close,
+        Operation::ClaimWriter,
     ];
 
     /// The operation's method name.
@@ -50,6 +60,9 @@ impl Operation {
             Operation::DropChannel => "drop_channel",
             Operation::SetRetrievalHint => "set_retrieval_hint",
             Operation::Commit => "commit",
+            Operation::ListChannels => "list_channels",
+            Operation::Close => "close",
+            Operation::ClaimWriter => "claim_writer",
         }
     }
 
@@ -70,14 +83,25 @@ enum Fault {
     #[default]
     None,
     Times(u32),
+    /// Let this many calls through, then fail this many.
+    After(u32, u32),
     Always,
+    Hang,
 }
 
 impl Fault {
     /// Consumes one failure if armed; true when the call must fail.
     fn take(&mut self) -> bool {
         match *self {
-            Fault::None | Fault::Times(0) => false,
+            Fault::None | Fault::Times(0) | Fault::After(_, 0) | Fault::Hang => false,
+            Fault::After(0, n) => {
+                *self = Fault::Times(n);
+                self.take()
+            }
+            Fault::After(pass, n) => {
+                *self = Fault::After(pass - 1, n);
+                false
+            }
             Fault::Times(n) => {
                 *self = if n == 1 {
                     Fault::None
@@ -101,10 +125,16 @@ impl Fault {
 /// `UpdateHistory` fault is armed, the snapshot is saved through the inner backend's
 /// `save_channel_meta` (as a non-atomic backend would) and then it fails; otherwise it is
 /// forwarded to the inner backend's `commit`.
+///
+/// A hung call ([`FaultInjector::hang_always`], [`FaultInjector::hang_channel`]) is counted
+/// and then never returns and applies nothing; only its caller giving up (a deadline, a
+/// cancelled task) ends it. A commit hangs when `Commit` is hung, for every channel or for
+/// its channel; hangs are checked before failures.
 #[derive(Debug)]
 pub struct FaultInjector<P> {
     inner: P,
     faults: Mutex<[Fault; Operation::ALL.len()]>,
+    hung_channels: Mutex<Vec<(Operation, String)>>,
     calls: [AtomicU64; Operation::ALL.len()],
 }
 
@@ -120,6 +150,7 @@ impl<P> FaultInjector<P> {
         FaultInjector {
             inner,
             faults: Mutex::new([Fault::None; Operation::ALL.len()]),
+            hung_channels: Mutex::new(Vec::new()),
             calls: Default::default(),
         }
     }
@@ -134,21 +165,42 @@ impl<P> FaultInjector<P> {
         self.set(op, if n == 0 { Fault::None } else { Fault::Times(n) });
     }
 
+    /// The next `successes` calls of `op` go through, then the `n` after them fail
+    /// (replacing whatever was armed for it): a failure in the middle of a sequence, such
+    /// as between the parts of a split history batch.
+    pub fn fail_after(&self, op: Operation, successes: u32, n: u32) {
+        self.set(op, Fault::After(successes, n));
+    }
+
     /// Every call of `op` fails until [`FaultInjector::clear`] or
     /// [`FaultInjector::clear_all`].
     pub fn fail_always(&self, op: Operation) {
         self.set(op, Fault::Always);
     }
 
-    /// Disarms the faults of `op`.
-    pub fn clear(&self, op: Operation) {
-        self.set(op, Fault::None);
+    /// Every call of `op` hangs (see the type's docs) until [`FaultInjector::clear`] or
+    /// [`FaultInjector::clear_all`]; calls already hanging stay hung.
+    pub fn hang_always(&self, op: Operation) {
+        self.set(op, Fault::Hang);
     }
 
-    /// Disarms every fault.
+    /// Every call of `op` for `channel` hangs, other channels are unaffected, until
+    /// [`FaultInjector::clear`] or [`FaultInjector::clear_all`].
+    pub fn hang_channel(&self, op: Operation, channel: &str) {
+        self.hung_channels().push((op, channel.to_string()));
+    }
+
+    /// Disarms the faults and hangs of `op`.
+    pub fn clear(&self, op: Operation) {
+        self.set(op, Fault::None);
+        self.hung_channels().retain(|(hung, _)| *hung != op);
+    }
+
+    /// Disarms every fault and hang.
     pub fn clear_all(&self) {
         let mut faults = self.faults();
         *faults = [Fault::None; Operation::ALL.len()];
+        self.hung_channels().clear();
     }
 
     /// How many calls of `op` the wrapper received, failed or not.
@@ -173,6 +225,13 @@ impl<P> FaultInjector<P> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn hung_channels(&self) -> std::sync::MutexGuard<'_, Vec<(Operation, String)>> {
+        // A plain list that no panic can leave half-written.
+        self.hung_channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn set(&self, op: Operation, fault: Fault) {
         self.faults()[op.index()] = fault;
     }
@@ -181,15 +240,33 @@ impl<P> FaultInjector<P> {
         self.calls[op.index()].fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Counts a call of `op` and consumes one armed failure of it, if any.
-    fn enter(&self, op: Operation) -> Result<(), PersistenceError> {
+    fn hangs(&self, op: Operation, channel: &str) -> bool {
+        self.faults()[op.index()] == Fault::Hang
+            || self
+                .hung_channels()
+                .iter()
+                .any(|(hung, name)| *hung == op && name == channel)
+    }
+
+    /// Counts a call of `op`, hangs if it is hung, and consumes one armed failure of it,
+    /// if any.
+    async fn enter(&self, op: Operation, channel: &str) -> Result<(), PersistenceError> {
         self.count(op);
+        if self.hangs(op, channel) {
+            hang(op).await;
+        }
         if self.faults()[op.index()].take() {
             Err(injected(op))
         } else {
             Ok(())
         }
     }
+}
+
+/// Never returns: a hung backend call.
+async fn hang(op: Operation) {
+    tracing::debug!(operation = op.name(), "injected hang");
+    std::future::pending::<()>().await;
 }
 
 fn injected(op: Operation) -> PersistenceError {
@@ -199,6 +276,7 @@ fn injected(op: Operation) -> PersistenceError {
 
 /// What a commit through the wrapper must do, decided under one lock.
 enum CommitPlan {
+    Hang,
     Fail(Operation),
     SaveMetaThenFail,
     Forward,
@@ -211,7 +289,7 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
         channel: &str,
         meta: &ChannelMeta,
     ) -> Result<(), PersistenceError> {
-        self.enter(Operation::SaveChannelMeta)?;
+        self.enter(Operation::SaveChannelMeta, channel).await?;
         self.inner.save_channel_meta(channel, meta).await
     }
 
@@ -220,17 +298,17 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
         channel: &str,
         update: &HistoryUpdate,
     ) -> Result<(), PersistenceError> {
-        self.enter(Operation::UpdateHistory)?;
+        self.enter(Operation::UpdateHistory, channel).await?;
         self.inner.update_history(channel, update).await
     }
 
     async fn load_channel(&self, channel: &str) -> Result<ChannelData, PersistenceError> {
-        self.enter(Operation::LoadChannel)?;
+        self.enter(Operation::LoadChannel, channel).await?;
         self.inner.load_channel(channel).await
     }
 
     async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
-        self.enter(Operation::DropChannel)?;
+        self.enter(Operation::DropChannel, channel).await?;
         self.inner.drop_channel(channel).await
     }
 
@@ -240,7 +318,7 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
         message_id: &str,
         hint: &[u8],
     ) -> Result<(), PersistenceError> {
-        self.enter(Operation::SetRetrievalHint)?;
+        self.enter(Operation::SetRetrievalHint, channel).await?;
         self.inner
             .set_retrieval_hint(channel, message_id, hint)
             .await
@@ -254,9 +332,12 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
     ) -> Result<(), PersistenceError> {
         self.count(Operation::Commit);
         let has_history = history.is_some_and(|update| !update.is_empty());
+        let hangs = self.hangs(Operation::Commit, channel);
         let plan = {
             let mut faults = self.faults();
-            if faults[Operation::Commit.index()].take() {
+            if hangs {
+                CommitPlan::Hang
+            } else if faults[Operation::Commit.index()].take() {
                 CommitPlan::Fail(Operation::Commit)
             } else if meta.is_some() && faults[Operation::SaveChannelMeta.index()].take() {
                 CommitPlan::Fail(Operation::SaveChannelMeta)
@@ -267,6 +348,10 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
             }
         };
         match plan {
+            CommitPlan::Hang => {
+                hang(Operation::Commit).await;
+                Err(injected(Operation::Commit))
+            }
             CommitPlan::Fail(op) => Err(injected(op)),
             CommitPlan::SaveMetaThenFail => {
                 if let Some(meta) = meta {
@@ -276,6 +361,28 @@ impl<P: Persistence> Persistence for FaultInjector<P> {
             }
             CommitPlan::Forward => self.inner.commit(channel, meta, history).await,
         }
+    }
+
+    /// The wrapped backend's declaration. (An armed `UpdateHistory` fault makes a commit
+    /// save its snapshot and fail, as a non-atomic backend would: that is the point of it.)
+    fn capabilities(&self) -> BackendCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn list_channels(&self) -> Result<Vec<String>, PersistenceError> {
+        self.enter(Operation::ListChannels, "").await?;
+        self.inner.list_channels().await
+    }
+
+    async fn close(&self) -> Result<(), PersistenceError> {
+        self.enter(Operation::Close, "").await?;
+        self.inner.close().await
+    }
+
+    /// Forwarded, so the wrapped backend's fence binds the writes through the wrapper.
+    async fn claim_writer(&self) -> Result<Option<WriterEpoch>, PersistenceError> {
+        self.enter(Operation::ClaimWriter, "").await?;
+        self.inner.claim_writer().await
     }
 }
 
@@ -327,6 +434,12 @@ mod tests {
         assert_eq!(data.meta, Some(meta(3)));
         assert_eq!(data.history[0].retrieval_hint.as_deref(), Some(&b"h"[..]));
         faults.drop_channel("ch").await.unwrap();
+        assert_eq!(faults.list_channels().await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            faults.claim_writer().await.unwrap(),
+            Some(WriterEpoch::FIRST)
+        );
+        faults.close().await.unwrap();
         for op in Operation::ALL {
             let expected = u64::from(op != Operation::Commit);
             assert_eq!(faults.calls(op), expected, "{op}");
@@ -374,6 +487,33 @@ mod tests {
         faults.update_history("ch", &append("a", 1)).await.unwrap();
         assert_eq!(faults.calls(Operation::SaveChannelMeta), 3);
         assert_eq!(faults.calls(Operation::DropChannel), 4);
+    }
+
+    #[tokio::test]
+    async fn fail_after_lets_calls_through_then_fails() {
+        let faults = FaultInjector::new(MemoryPersistence::new());
+        faults.fail_after(Operation::Commit, 2, 1);
+        for lamport in 1..=2 {
+            faults
+                .commit("ch", Some(&meta(lamport)), None)
+                .await
+                .unwrap();
+        }
+        assert_injected(
+            faults.commit("ch", Some(&meta(3)), None).await.unwrap_err(),
+            Operation::Commit,
+        );
+        faults.commit("ch", Some(&meta(4)), None).await.unwrap();
+        assert_eq!(faults.calls(Operation::Commit), 4);
+        let data = faults.load_channel("ch").await.unwrap();
+        assert_eq!(data.meta, Some(meta(4)));
+
+        faults.fail_once(Operation::ListChannels);
+        assert_injected(
+            faults.list_channels().await.unwrap_err(),
+            Operation::ListChannels,
+        );
+        assert_eq!(faults.list_channels().await.unwrap(), ["ch"]);
     }
 
     #[tokio::test]
@@ -455,6 +595,45 @@ mod tests {
             .unwrap();
         let data = faults.load_channel("ch").await.unwrap();
         assert_eq!(data.meta, Some(meta(3)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hung_calls_never_return_until_cleared() {
+        use std::time::Duration;
+        use tokio::time::timeout;
+
+        let faults = FaultInjector::new(MemoryPersistence::new());
+        faults.hang_channel(Operation::Commit, "stuck");
+        let wait = Duration::from_secs(3_600);
+        let hung = timeout(wait, faults.commit("stuck", Some(&meta(1)), None)).await;
+        assert!(hung.is_err(), "a hung commit must not return");
+        // Other channels and other operations are unaffected.
+        timeout(wait, faults.commit("other", Some(&meta(1)), None))
+            .await
+            .unwrap()
+            .unwrap();
+        timeout(wait, faults.load_channel("stuck"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(faults.calls(Operation::Commit), 2);
+        assert_eq!(
+            faults.inner().load_channel("stuck").await.unwrap(),
+            ChannelData::empty(),
+            "a hung commit applies nothing"
+        );
+
+        faults.hang_always(Operation::LoadChannel);
+        assert!(timeout(wait, faults.load_channel("any")).await.is_err());
+        faults.clear_all();
+        timeout(wait, faults.commit("stuck", Some(&meta(2)), None))
+            .await
+            .unwrap()
+            .unwrap();
+        timeout(wait, faults.load_channel("any"))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]

@@ -1,21 +1,28 @@
 //! The in-memory backend: no durability, full contract.
 //!
 //! [`MemoryPersistence`] keeps the prost structs it is given (cloned, never encoded), so it
-//! is fast enough for tests and for applications that need no durability. Many instances
+//! is fast enough for tests and for applications that need no durability. Cloning a
+//! snapshot copies no buffered message: they are shared bytes held in shared chunks
+//! ([`sds_codec::storage::Entries`]), so keeping the snapshot of a channel with thousands of
+//! unacknowledged messages costs a few reference counts per save. Many instances
 //! can share one [`MemoryStore`], each bound to its own namespace, the way nodes share one
 //! database with a real backend.
 //!
 //! [`Persistence::commit`] is atomic here: the snapshot and the history batch are applied
 //! under one lock, and nothing can fail once applying has started.
+//!
+//! The writer fence ([`Persistence::claim_writer`]) is kept per namespace in the store, so
+//! two instances bound to one namespace (two managers misconfigured onto it) fence each
+//! other: every write checks the instance's claim under the same lock that applies it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, SCHEMA_VERSION};
 
-use super::{Persistence, PersistenceError};
+use super::{BackendCapabilities, Persistence, PersistenceError, WriterEpoch};
 
 /// The namespace [`MemoryPersistence::new`] binds to.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -62,12 +69,14 @@ impl StoredChannel {
         }
     }
 
+    /// Evictions first, then appends: the contract's order (an id in both lists ends
+    /// stored, as appended).
     fn apply(&mut self, update: &HistoryUpdate) {
-        for entry in &update.append {
-            self.append(entry);
-        }
         for id in &update.evict {
             self.evict(id);
+        }
+        for entry in &update.append {
+            self.append(entry);
         }
     }
 }
@@ -80,6 +89,10 @@ type Namespaces = HashMap<String, HashMap<String, StoredChannel>>;
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     namespaces: Arc<Mutex<Namespaces>>,
+    /// Namespace -> its writer epoch (the last claim). Apart from `namespaces` so that
+    /// listing namespaces is unchanged, and only ever locked while `namespaces` is held, so
+    /// a claim cannot slip between a write's fence check and the write.
+    fences: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl MemoryStore {
@@ -95,6 +108,7 @@ impl MemoryStore {
             store: self.clone(),
             namespace: namespace.into(),
             abort_next_commit: Arc::new(AtomicBool::new(false)),
+            claimed: Arc::new(AtomicU64::new(UNCLAIMED)),
         }
     }
 
@@ -117,16 +131,29 @@ impl MemoryStore {
             .lock()
             .map_err(|_| PersistenceError::other("in-memory store lock poisoned by a panic"))
     }
+
+    /// The writer epochs; call only while holding [`MemoryStore::lock`].
+    fn fences(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        // Every update is one map insert: a poisoned lock still guards whole data.
+        self.fences
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
+
+/// The claim of an instance that never claimed (epochs start at 1).
+const UNCLAIMED: u64 = 0;
 
 /// An in-memory [`Persistence`] backend bound to one namespace of a [`MemoryStore`].
 ///
-/// Clones share the store, the namespace and the armed test hook.
+/// Clones share the store, the namespace, the armed test hook and the writer claim.
 #[derive(Debug, Clone)]
 pub struct MemoryPersistence {
     store: MemoryStore,
     namespace: String,
     abort_next_commit: Arc<AtomicBool>,
+    /// The epoch this instance claimed, [`UNCLAIMED`] before its first claim.
+    claimed: Arc<AtomicU64>,
 }
 
 impl Default for MemoryPersistence {
@@ -175,12 +202,38 @@ impl MemoryPersistence {
         f: impl FnOnce(&mut HashMap<String, StoredChannel>) -> Result<T, PersistenceError>,
     ) -> Result<T, PersistenceError> {
         let mut guard = self.store.lock()?;
+        self.check_fence()?;
         let channels = guard.entry(self.namespace.clone()).or_default();
         let result = f(channels);
         if channels.is_empty() {
             guard.remove(&self.namespace);
         }
         result
+    }
+}
+
+impl MemoryPersistence {
+    /// Refuses a write of an instance whose claim a newer one superseded. Call with the
+    /// store lock held, so no claim lands between the check and the write.
+    fn check_fence(&self) -> Result<(), PersistenceError> {
+        let held = self.claimed.load(Ordering::SeqCst);
+        if held == UNCLAIMED {
+            return Ok(());
+        }
+        let current = self
+            .store
+            .fences()
+            .get(&self.namespace)
+            .copied()
+            .unwrap_or(UNCLAIMED);
+        if current == held {
+            return Ok(());
+        }
+        tracing::debug!(namespace = %self.namespace, held, current, "write of a fenced writer refused");
+        Err(PersistenceError::fenced(
+            WriterEpoch::new(held),
+            WriterEpoch::new(current),
+        ))
     }
 }
 
@@ -304,11 +357,38 @@ impl Persistence for MemoryPersistence {
             Ok(())
         })
     }
+
+    /// Atomic commit and listing; nothing outlives the process.
+    fn capabilities(&self) -> BackendCapabilities {
+        BackendCapabilities::CONSERVATIVE
+            .with_atomic_commit(true)
+            .with_list_channels(true)
+            .with_fencing(true)
+    }
+
+    async fn claim_writer(&self) -> Result<Option<WriterEpoch>, PersistenceError> {
+        // Under the store lock: no write of the namespace is between its check and its
+        // apply while the epoch moves.
+        let _writes = self.store.lock()?;
+        let mut fences = self.store.fences();
+        let current = fences.entry(self.namespace.clone()).or_insert(UNCLAIMED);
+        let next = WriterEpoch::new(*current)
+            .next()
+            .ok_or_else(|| PersistenceError::other("writer epoch exhausted"))?;
+        *current = next.get();
+        self.claimed.store(next.get(), Ordering::SeqCst);
+        tracing::debug!(namespace = %self.namespace, epoch = next.get(), "namespace claimed");
+        Ok(Some(next))
+    }
+
+    async fn list_channels(&self) -> Result<Vec<String>, PersistenceError> {
+        self.channels()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use sds_codec::storage::OutgoingEntry;
+    use sds_codec::storage::{OutgoingEntry, encode_buffered_message};
     use sds_codec::wire::SdsMessage;
 
     use super::*;
@@ -331,11 +411,15 @@ mod tests {
         ChannelMeta {
             lamport,
             outgoing: vec![OutgoingEntry {
-                message: logged("out", lamport).message,
+                message: logged("out", lamport)
+                    .message
+                    .map(|message| encode_buffered_message(&message))
+                    .unwrap_or_default(),
                 sent_at_ms: 5,
                 resend_attempts: 1,
                 possible_acks: 0,
-            }],
+            }]
+            .into(),
             ..ChannelMeta::empty()
         }
     }
@@ -469,6 +553,22 @@ mod tests {
         assert!(store.namespaces().unwrap().is_empty());
     }
 
+    /// Keeping and returning a snapshot copies no buffered message: what comes back shares
+    /// the saved snapshot's chunks, and so its encoded messages.
+    #[tokio::test]
+    async fn kept_snapshot_shares_buffered_messages() {
+        let backend = MemoryPersistence::new();
+        let saved = meta(4);
+        backend.commit("ch", Some(&saved), None).await.unwrap();
+        let loaded = backend.load_channel("ch").await.unwrap().meta.unwrap();
+        assert_eq!(loaded, saved);
+        assert_eq!(saved.outgoing.chunks().len(), 1);
+        assert!(std::sync::Arc::ptr_eq(
+            &loaded.outgoing.chunks()[0],
+            &saved.outgoing.chunks()[0]
+        ));
+    }
+
     #[tokio::test]
     async fn save_replaces_whole_snapshot() {
         let backend = MemoryPersistence::new();
@@ -557,6 +657,45 @@ mod tests {
         let data = backend.load_channel("ch").await.unwrap();
         assert_eq!(data.meta, Some(meta(2)));
         assert_eq!(ids(&data), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_newer_claim_fences_the_older_instance_only() {
+        let store = MemoryStore::new();
+        let old = store.namespace("node");
+        let new = store.namespace("node");
+        let other = store.namespace("other");
+        assert_eq!(old.claim_writer().await.unwrap(), Some(WriterEpoch::new(1)));
+        assert_eq!(
+            other.claim_writer().await.unwrap(),
+            Some(WriterEpoch::new(1))
+        );
+        old.commit("ch", Some(&meta(1)), None).await.unwrap();
+        assert_eq!(new.claim_writer().await.unwrap(), Some(WriterEpoch::new(2)));
+
+        let err = old
+            .commit("ch", Some(&meta(9)), Some(&append(&[logged("a", 1)])))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            PersistenceError::Fenced { held, current }
+                if held.get() == 1 && current.get() == 2
+        ));
+        let stored = new.load_channel("ch").await.unwrap();
+        assert_eq!(stored.meta, Some(meta(1)));
+        assert!(stored.history.is_empty());
+        // The clone shares the stale claim; the new claim writes; other namespaces and
+        // instances that never claimed are not fenced.
+        assert!(old.clone().drop_channel("ch").await.is_err());
+        new.commit("ch", Some(&meta(2)), None).await.unwrap();
+        other.commit("ch", Some(&meta(3)), None).await.unwrap();
+        store
+            .namespace("node")
+            .save_channel_meta("tool", &meta(4))
+            .await
+            .unwrap();
+        assert_eq!(new.channels().unwrap(), ["ch", "tool"]);
     }
 
     #[tokio::test]

@@ -33,6 +33,12 @@ pub struct Peer {
     pub clock: ManualClock,
     pub store: Store,
     pub config: ReliabilityConfig,
+    /// [`Peer::receive`] joins the message's channel first (true by default: the peer
+    /// takes part in every channel it hears, as most suites assume). Set it to false to
+    /// receive like an application that takes part only in the channels it joined (with
+    /// `join_channel`, or by sending), e.g. to show hostile traffic for other channels is
+    /// dropped.
+    pub joins_on_receive: bool,
 }
 
 impl Peer {
@@ -58,19 +64,26 @@ impl Peer {
             clock,
             store,
             config,
+            joins_on_receive: true,
         }
     }
 
     /// The same participant after a crash: a fresh manager over the same store and clock.
+    /// It has joined nothing yet (the joined set lives in memory): the helpers that
+    /// receive or read join as they go, as an application joins again after a restart.
     pub fn restart(self) -> Peer {
         let Peer {
             id,
             store,
             clock,
             config,
+            joins_on_receive,
             ..
         } = self;
-        Peer::with(&id, config, store, clock)
+        Peer {
+            joins_on_receive,
+            ..Peer::with(&id, config, store, clock)
+        }
     }
 
     pub async fn send(&self, channel: &str, message_id: &str) -> Vec<u8> {
@@ -84,11 +97,29 @@ impl Peer {
             .expect("wrap succeeds")
     }
 
+    /// Receives the bytes; with [`Peer::joins_on_receive`] joins the message's channel
+    /// first if needed (bytes that do not decode go straight to `unwrap_received`).
     pub async fn receive(&self, bytes: &[u8]) -> sds_core::Unwrapped {
+        if self.joins_on_receive
+            && let Ok(message) = decode_message(bytes)
+        {
+            self.join(&message.channel_id).await;
+        }
         self.manager
             .unwrap_received(bytes)
             .await
             .expect("unwrap succeeds")
+    }
+
+    /// Joins `channel` unless already joined (joining loads it, so this keeps tests that
+    /// count backend calls unaffected by repeated joins).
+    pub async fn join(&self, channel: &str) {
+        if !self.manager.is_joined(channel) {
+            self.manager
+                .join_channel(channel)
+                .await
+                .expect("channel joins");
+        }
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {
@@ -110,7 +141,10 @@ impl Peer {
         self.store.calls(Operation::Commit)
     }
 
+    /// The log of a channel the application joined (joins it first if needed, as an
+    /// application does after a restart).
     pub async fn log(&self, channel: &str) -> Vec<String> {
+        self.join(channel).await;
         self.manager.log_ids(channel).await.expect("channel loads")
     }
 }
@@ -145,11 +179,13 @@ impl Peer {
             clock,
             store,
             config,
+            joins_on_receive: true,
         }
     }
 
-    /// The in-memory view of a channel.
+    /// The in-memory view of a channel the application joined (joins it first if needed).
     pub async fn state(&self, channel: &str) -> ChannelState {
+        self.join(channel).await;
         self.manager
             .channel_state(channel)
             .await

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sds_persist_conformance::{CASES, MemoryHarness, SuiteReport, run_selected};
+use sds_persist_conformance::{CASES, CaseStatus, MemoryHarness, SuiteReport, run_selected};
 
 /// Run the SDS persistence conformance suite against a backend.
 #[derive(Debug, Parser)]
@@ -20,7 +20,8 @@ struct Args {
     #[arg(long, value_name = "TEXT")]
     filter: Vec<String>,
 
-    /// Fail when a case cannot run against the backend (missing capability).
+    /// Also fail when a case did not run because the harness declares a capability it
+    /// needs absent (those cases are listed, by name and capability, either way).
     #[arg(long)]
     require_all: bool,
 
@@ -66,6 +67,15 @@ fn main() -> ExitCode {
         }
     };
     print!("{report}");
+    // Repeated on stderr so a run whose stdout is filtered still says what was not proven.
+    for case in &report.cases {
+        if let CaseStatus::NotRun { capability, reason } = &case.status {
+            eprintln!(
+                "NOT RUN: {}/{}: needs {capability}, declared absent: {reason}",
+                case.group, case.name
+            );
+        }
+    }
     if report.cases.is_empty() {
         eprintln!("no case matched the filter: nothing was proven");
         return ExitCode::FAILURE;

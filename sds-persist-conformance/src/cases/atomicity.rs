@@ -1,4 +1,9 @@
 //! The op-end commit: both parts or neither, and no torn state under concurrency.
+//!
+//! The all-or-nothing cases need the backend to declare
+//! [`BackendCapabilities::atomic_commit`](sds_core::persistence::BackendCapabilities); one
+//! that does not (the trait's default commit) is reported as not run, naming it. Every
+//! backend must pass the other two.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +23,18 @@ use crate::report::format_duration;
 /// How long the concurrency cases wait before declaring a deadlock. A guard against a
 /// hung run, not a performance assertion: healthy backends finish in a fraction of it.
 const DEADLOCK_GUARD: Duration = Duration::from_secs(120);
+
+/// "Not run" unless the backend declares its commit atomic.
+fn require_atomic_commit<P: Persistence + ?Sized>(backend: &P) -> CaseResult {
+    if backend.capabilities().atomic_commit {
+        Ok(())
+    } else {
+        Err(CaseError::not_run(
+            "atomic_commit",
+            "the backend does not declare BackendCapabilities::atomic_commit",
+        ))
+    }
+}
 
 /// A commit stores its snapshot and its history batch; meta-only and history-only commits store their part.
 pub async fn commit_applies_both_parts<H: Harness>(cx: &Ctx<'_, H>) -> CaseResult {
@@ -87,6 +104,7 @@ pub async fn commit_applies_both_parts<H: Harness>(cx: &Ctx<'_, H>) -> CaseResul
 /// A commit that fails between its snapshot and its history leaves the previous state whole.
 pub async fn failed_commit_leaves_previous_state_whole<H: Harness>(cx: &Ctx<'_, H>) -> CaseResult {
     let backend = cx.open().await?;
+    require_atomic_commit(&*backend)?;
     let ch = "all-or-nothing";
     let before_meta = full_meta(ch);
     backend
@@ -201,6 +219,7 @@ pub async fn concurrent_commits_to_one_channel_never_tear<H: Harness>(
     cx: &Ctx<'_, H>,
 ) -> CaseResult {
     let backend = cx.open().await?;
+    require_atomic_commit(&*backend)?;
     let ch = "contended";
     let done = Arc::new(AtomicBool::new(false));
     let loads = Arc::new(AtomicU64::new(0));

@@ -2,7 +2,7 @@
 
 use sds_codec::storage::{
     ChannelData, ChannelMeta, HistoryUpdate, IncomingEntry, IncomingRepairEntry, LoggedMessage,
-    OutgoingEntry, OutgoingRepairEntry,
+    OutgoingEntry, OutgoingRepairEntry, encode_buffered_message,
 };
 use sds_codec::wire::{HistoryEntry, SdsMessage};
 
@@ -115,30 +115,32 @@ pub fn full_meta(channel: &str) -> ChannelMeta {
         lamport: 1_700_000_000_321,
         outgoing: vec![
             OutgoingEntry {
-                message: Some(with_bloom("out-1", 1_700_000_000_100, 1)),
+                message: encode_buffered_message(&with_bloom("out-1", 1_700_000_000_100, 1)),
                 sent_at_ms: 1_700_000_000_100,
                 resend_attempts: 0,
                 possible_acks: 0,
             },
             OutgoingEntry {
-                message: Some(with_bloom("out-2", 1_700_000_000_200, 2)),
+                message: encode_buffered_message(&with_bloom("out-2", 1_700_000_000_200, 2)),
                 sent_at_ms: 1_700_000_060_200,
                 resend_attempts: 3,
                 possible_acks: 1,
             },
-        ],
+        ]
+        .into(),
         incoming: vec![
             IncomingEntry {
-                message: Some(message(channel, "in-1", 1_700_000_000_150)),
+                message: encode_buffered_message(&message(channel, "in-1", 1_700_000_000_150)),
                 missing_dependencies: vec!["gone-1".to_string(), "gone-2".to_string()],
                 received_at_ms: 1_700_000_000_151,
             },
             IncomingEntry {
-                message: Some(message(channel, "in-2", 7)),
+                message: encode_buffered_message(&message(channel, "in-2", 7)),
                 missing_dependencies: vec!["gone-1".to_string()],
                 received_at_ms: 0,
             },
-        ],
+        ]
+        .into(),
         outgoing_repairs: vec![
             OutgoingRepairEntry {
                 entry: Some(entry("gone-1", Some(pseudo_random_bytes(32, 9)))),

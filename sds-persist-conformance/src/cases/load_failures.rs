@@ -16,11 +16,12 @@ use crate::harness::Harness;
 /// Bytes no protobuf decoder accepts: a varint longer than ten bytes.
 const GARBAGE: [u8; 16] = [0xFF; 16];
 
-const VICTIM: &str = "victim";
+/// The channel [`check_damage`] damages.
+pub(super) const VICTIM: &str = "victim";
 const HEALTHY: &str = "healthy";
 
 /// Fails unless `result` is an error of `kind` (never `Ok`, in particular not empty data).
-fn expect_load_error<T: std::fmt::Debug>(
+pub(super) fn expect_load_error<T: std::fmt::Debug>(
     what: &str,
     result: Result<T, PersistenceError>,
     kind: PersistenceErrorKind,
@@ -42,7 +43,7 @@ fn expect_load_error<T: std::fmt::Debug>(
 /// Writes a victim and a healthy channel through a manager, lets `damage` corrupt the
 /// victim, then checks the backend's load and a fresh manager's bootstrap of the victim
 /// fail with `kind`, while the healthy channel still loads and takes new messages.
-async fn check_damage<H, F, Fut>(
+pub(super) async fn check_damage<H, F, Fut>(
     cx: &Ctx<'_, H>,
     kind: PersistenceErrorKind,
     damage: F,

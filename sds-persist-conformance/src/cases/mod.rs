@@ -5,15 +5,21 @@
 //! Each opens its own backends through `cx`, so it starts from empty namespaces.
 //!
 //! The storage-level groups (`roundtrip`, `history`, `isolation`, `hints`, `atomicity`,
-//! `scale`) drive the [`Persistence`] operations directly. The manager-level groups (`r2`,
-//! `merge`, `load_failures`, `restart`) run a `sds_core::ReliabilityManager` over the
-//! backend, wrapped in `sds_core`'s fault injector where they need outages.
+//! `fence`, `contract`, `scale`) drive the [`Persistence`] operations directly. The
+//! manager-level groups (`r2`, `merge`, `load_failures`, `restart`, the last case of
+//! `fence`, and the last two of `lifecycle`) run a
+//! `sds_core::ReliabilityManager` over the backend, wrapped in `sds_core`'s fault injector
+//! where they need outages.
 
 pub mod atomicity;
+pub mod contract;
+pub mod envelope;
+pub mod fence;
 pub mod fixtures;
 pub mod hints;
 pub mod history;
 pub mod isolation;
+pub mod lifecycle;
 pub mod load_failures;
 pub mod merge;
 mod node;

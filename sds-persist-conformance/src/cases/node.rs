@@ -119,9 +119,29 @@ impl<B: Persistence + 'static> Node<B> {
         }
     }
 
-    /// Ends an outage.
+    /// Ends an outage, and lets the manager's commit retry backoff pass (the clock moves
+    /// on by `commit_retry_max_ms`), so the next operation writes what was queued.
     pub(crate) fn recover(&self) {
         self.faults.clear_all();
+        self.pass_retry_backoff();
+    }
+
+    /// Moves the clock past the longest commit retry backoff.
+    fn pass_retry_backoff(&self) {
+        self.clock
+            .advance(i64::try_from(self.config.commit_retry_max_ms).unwrap_or(i64::MAX));
+    }
+
+    /// Joins `channel` unless already joined: the manager accepts messages only for joined
+    /// channels, and a case's participant takes part in every channel it touches.
+    async fn join(&self, channel: &str) -> Result<(), CaseError> {
+        if self.manager.is_joined(channel) {
+            return Ok(());
+        }
+        self.manager
+            .join_channel(channel)
+            .await
+            .context(format!("{} join_channel({channel:?})", self.id))
     }
 
     /// Commits issued by the manager so far.
@@ -137,14 +157,20 @@ impl<B: Persistence + 'static> Node<B> {
             .context(format!("{} wrap_outgoing({channel:?}, {id:?})", self.id))
     }
 
+    /// Receives as a participant of the message's channel (joining it first if needed).
     pub(crate) async fn receive(&self, bytes: &[u8]) -> Result<Unwrapped, CaseError> {
+        if let Ok(message) = decode_message(bytes) {
+            self.join(&message.channel_id).await?;
+        }
         self.manager
             .unwrap_received(bytes)
             .await
             .context(format!("{} unwrap_received", self.id))
     }
 
+    /// The manager's view of a channel it takes part in (joining it first if needed).
     pub(crate) async fn state(&self, channel: &str) -> Result<ChannelState, CaseError> {
+        self.join(channel).await?;
         self.manager
             .channel_state(channel)
             .await
@@ -152,6 +178,8 @@ impl<B: Persistence + 'static> Node<B> {
     }
 
     pub(crate) async fn flush(&self, channel: &str) -> Result<(), CaseError> {
+        // After a failed commit the manager waits for its retry backoff before writing.
+        self.pass_retry_backoff();
         self.manager
             .mark_dependencies_met(channel, &[])
             .await

@@ -9,8 +9,8 @@ fn outgoing_ids(meta: Option<&sds_codec::storage::ChannelMeta>) -> Vec<String> {
     meta.map(|meta| {
         meta.outgoing
             .iter()
-            .filter_map(|entry| entry.message.as_ref())
-            .map(|message| message.message_id.clone())
+            .filter_map(|entry| entry.decode_message().ok())
+            .map(|message| message.message_id)
             .collect()
     })
     .unwrap_or_default()

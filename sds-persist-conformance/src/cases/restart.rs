@@ -122,7 +122,10 @@ pub async fn lamport_stays_monotonic_across_restarts<H: Harness>(cx: &Ctx<'_, H>
     })?;
 
     // Only the snapshot remembers a timestamp seen in a sync message (it is never logged).
-    let future = u64::try_from(START_MS).unwrap_or(0) + 1_000_000_000;
+    // The peer's clock runs ahead of ours, but within the skew a receiver accepts
+    // (`max_lamport_skew_ms`, 10 minutes by default).
+    alice.clock.set(START_MS + 10_000);
+    let future = u64::try_from(START_MS).unwrap_or(0) + 510_000;
     let status = alice
         .receive(&crafted_sync("bob", CH, "sync-1", future)?)
         .await?

@@ -1,6 +1,8 @@
 //! Snapshots come back as they were saved.
 
-use sds_codec::storage::{ChannelData, ChannelMeta, OutgoingEntry, SCHEMA_VERSION};
+use sds_codec::storage::{
+    ChannelData, ChannelMeta, OutgoingEntry, SCHEMA_VERSION, encode_buffered_message,
+};
 use sds_codec::wire::SdsMessage;
 use sds_core::persistence::Persistence as _;
 
@@ -28,7 +30,7 @@ pub async fn large_snapshot_round_trips<H: Harness>(cx: &Ctx<'_, H>) -> CaseResu
     let backend = cx.open().await?;
     let outgoing = (0..100u64)
         .map(|i| OutgoingEntry {
-            message: Some(SdsMessage {
+            message: encode_buffered_message(&SdsMessage {
                 bloom_filter: Some(pseudo_random_bytes(FULL_BLOOM_BYTES, i)),
                 ..message("large", &format!("out-{i:03}"), 1_700_000_000_000 + i)
             }),
@@ -95,7 +97,7 @@ pub async fn save_replaces_never_merges<H: Harness>(cx: &Ctx<'_, H>) -> CaseResu
 
     // Fewer entries, other values: a merge would keep the first snapshot's extra entries.
     let mut smaller = meta_with_lamport(full.lamport + 1);
-    smaller.outgoing = vec![full.outgoing[1].clone()];
+    smaller.outgoing = vec![full.outgoing[1].clone()].into();
     smaller.outgoing[0].resend_attempts += 1;
     backend
         .save_channel_meta("replace", &smaller)

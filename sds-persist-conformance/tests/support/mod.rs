@@ -16,6 +16,7 @@ use sds_codec::storage::{
     ChannelData, ChannelMeta, HistoryUpdate, LoggedMessage, decode_channel_meta,
     decode_logged_message, encode_channel_meta, encode_logged_message,
 };
+use sds_persist_conformance::sds_core::persistence::{BackendCapabilities, WriterEpoch};
 use sds_persist_conformance::{Capabilities, Harness, HarnessError, Persistence, PersistenceError};
 
 /// A bug to build into the backend.
@@ -59,6 +60,40 @@ pub enum Defect {
     /// non-atomic default). The window between them is widened so the bug shows
     /// deterministically: it stays open until some load ran, or for 500 yields.
     SplitCommit,
+    /// A load that cannot reach the server returns empty data instead of an error (a
+    /// client that maps "connection refused" to "no such key").
+    UnreachableLoadsEmpty,
+    /// Ids at one Lamport timestamp sort by a locale collation (case-insensitive and
+    /// accent-folding, bytes breaking ties), as a PostgreSQL `text` column with a locale
+    /// collation would sort them, instead of by bytes.
+    CollatedIds,
+    /// History is ordered by the Lamport timestamp as an `f64` (a Redis sorted-set score),
+    /// exact only up to 2^53: larger timestamps round, and those rounding together sort
+    /// by id.
+    FloatLamport,
+    /// Claims return epochs, but writes never compare them with the namespace's (a backend
+    /// that stores the epoch and forgets to check it in the write's transaction).
+    IgnoresFence,
+    /// Each instance numbers its own claims from 1 (an epoch kept in the process, not in
+    /// the storage), so a restarted writer's claim equals the stale writer's.
+    EpochNotShared,
+}
+
+/// A locale collation's sort key: lower case, accents folded, so `"A"` sorts with `"a"`
+/// (after `"_"`, where bytes put it before) and `"ä"` with `"a"` (where bytes put it after
+/// every ASCII id).
+fn collation_key(id: &str) -> String {
+    id.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            other => other,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -91,9 +126,36 @@ pub struct BytesBackend {
     abort_next_commit: Arc<AtomicBool>,
     /// Loads served by the whole store (for [`Defect::SplitCommit`]).
     loads: Arc<AtomicU64>,
+    /// Namespace -> its writer epoch, shared by the whole store; locked only under `store`.
+    fences: Arc<Mutex<HashMap<String, u64>>>,
+    /// The epoch this instance claimed (0: never claimed); shared by its clones.
+    claimed: Arc<AtomicU64>,
 }
 
 impl BytesBackend {
+    /// Refuses a write of a superseded writer; call with the store lock held.
+    fn check_fence(&self) -> Result<(), PersistenceError> {
+        let held = self.claimed.load(Ordering::SeqCst);
+        if held == 0 || self.has(Defect::IgnoresFence) {
+            return Ok(());
+        }
+        let current = self
+            .fences
+            .lock()
+            .unwrap()
+            .get(&self.namespace)
+            .copied()
+            .unwrap_or(0);
+        if current == held {
+            Ok(())
+        } else {
+            Err(PersistenceError::fenced(
+                WriterEpoch::new(held),
+                WriterEpoch::new(current),
+            ))
+        }
+    }
+
     fn has(&self, defect: Defect) -> bool {
         self.defect == Some(defect)
     }
@@ -135,6 +197,12 @@ impl BytesBackend {
     }
 
     fn apply_history(&self, stored: &mut Channel, update: &HistoryUpdate) {
+        // The contract's order: evictions, then appends.
+        if !self.has(Defect::EvictIgnored) {
+            for id in &update.evict {
+                stored.rows.retain(|row| row.id != *id);
+            }
+        }
         for entry in &update.append {
             let id = entry.message_id().to_string();
             let lamport = entry.lamport();
@@ -161,11 +229,6 @@ impl BytesBackend {
                 bytes: encode_logged_message(&entry),
             });
         }
-        if !self.has(Defect::EvictIgnored) {
-            for id in &update.evict {
-                stored.rows.retain(|row| row.id != *id);
-            }
-        }
     }
 
     fn decode_history(&self, rows: &[Row]) -> Result<Vec<LoggedMessage>, PersistenceError> {
@@ -187,6 +250,18 @@ impl BytesBackend {
                 history.sort_by(|(la, a), (lb, b)| {
                     ((*la as i64), a.message_id()).cmp(&((*lb as i64), b.message_id()))
                 });
+            } else if self.has(Defect::CollatedIds) {
+                history.sort_by(|(la, a), (lb, b)| {
+                    let key = |id: &str| (collation_key(id), id.to_string());
+                    (la, key(a.message_id())).cmp(&(lb, key(b.message_id())))
+                });
+            } else if self.has(Defect::FloatLamport) {
+                history.sort_by(|(la, a), (lb, b)| {
+                    let score = |lamport: u64| lamport as f64;
+                    score(*la)
+                        .total_cmp(&score(*lb))
+                        .then_with(|| a.message_id().cmp(b.message_id()))
+                });
             } else {
                 history.sort_by(|(la, a), (lb, b)| (la, a.message_id()).cmp(&(lb, b.message_id())));
             }
@@ -197,12 +272,47 @@ impl BytesBackend {
 
 #[async_trait]
 impl Persistence for BytesBackend {
+    /// The writer fence, atomic commit and listing, declared so their cases run.
+    fn capabilities(&self) -> BackendCapabilities {
+        BackendCapabilities::CONSERVATIVE
+            .with_fencing(true)
+            .with_atomic_commit(true)
+            .with_list_channels(true)
+    }
+
+    async fn list_channels(&self) -> Result<Vec<String>, PersistenceError> {
+        let store = self.lock()?;
+        let mut channels: Vec<String> = store
+            .iter()
+            .filter(|((namespace, _), stored)| {
+                *namespace == self.namespace && (stored.meta.is_some() || !stored.rows.is_empty())
+            })
+            .map(|((_, channel), _)| channel.clone())
+            .collect();
+        channels.sort();
+        Ok(channels)
+    }
+
+    async fn claim_writer(&self) -> Result<Option<WriterEpoch>, PersistenceError> {
+        let _writes = self.lock()?;
+        let mut fences = self.fences.lock().unwrap();
+        let epoch = if self.has(Defect::EpochNotShared) {
+            self.claimed.load(Ordering::SeqCst) + 1
+        } else {
+            fences.get(&self.namespace).copied().unwrap_or(0) + 1
+        };
+        fences.insert(self.namespace.clone(), epoch);
+        self.claimed.store(epoch, Ordering::SeqCst);
+        Ok(Some(WriterEpoch::new(epoch)))
+    }
+
     async fn save_channel_meta(
         &self,
         channel: &str,
         meta: &ChannelMeta,
     ) -> Result<(), PersistenceError> {
         let mut store = self.lock()?;
+        self.check_fence()?;
         let stored = store.entry(self.key(channel)).or_default();
         self.apply_meta(stored, meta);
         Ok(())
@@ -214,12 +324,16 @@ impl Persistence for BytesBackend {
         update: &HistoryUpdate,
     ) -> Result<(), PersistenceError> {
         let mut store = self.lock()?;
+        self.check_fence()?;
         let stored = store.entry(self.key(channel)).or_default();
         self.apply_history(stored, update);
         Ok(())
     }
 
     async fn load_channel(&self, channel: &str) -> Result<ChannelData, PersistenceError> {
+        if self.unreachable && self.has(Defect::UnreachableLoadsEmpty) {
+            return Ok(ChannelData::empty());
+        }
         let store = self.lock()?;
         self.loads.fetch_add(1, Ordering::SeqCst);
         let mut rows = Vec::new();
@@ -267,6 +381,7 @@ impl Persistence for BytesBackend {
 
     async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
         let mut store = self.lock()?;
+        self.check_fence()?;
         if self.has(Defect::DropLeavesHistory) {
             if let Some(stored) = store.get_mut(&self.key(channel)) {
                 stored.meta = None;
@@ -288,6 +403,7 @@ impl Persistence for BytesBackend {
         hint: &[u8],
     ) -> Result<(), PersistenceError> {
         let mut store = self.lock()?;
+        self.check_fence()?;
         if self.has(Defect::HintsLost) {
             return Ok(());
         }
@@ -334,6 +450,7 @@ impl Persistence for BytesBackend {
             return Ok(());
         }
         let mut store = self.lock()?;
+        self.check_fence()?;
         let stored = store.entry(self.key(channel)).or_default();
         // Stage on a copy: the transaction.
         let mut staged = stored.clone();
@@ -362,6 +479,7 @@ impl Persistence for BytesBackend {
 #[derive(Debug, Clone, Default)]
 pub struct BytesHarness {
     store: Store,
+    fences: Arc<Mutex<HashMap<String, u64>>>,
     defect: Option<Defect>,
     next: Arc<AtomicU64>,
     loads: Arc<AtomicU64>,
@@ -387,6 +505,8 @@ impl BytesHarness {
             unreachable: false,
             abort_next_commit: Arc::default(),
             loads: self.loads.clone(),
+            fences: self.fences.clone(),
+            claimed: Arc::default(),
         }
     }
 

@@ -531,6 +531,19 @@ impl Simulation {
                 deliveries_needed: needed,
             });
         }
+        // End as an application would: every queue written and the backend closed, so what
+        // the run stored is complete for `sds inspect`.
+        for participant in &self.participants {
+            if let Some((manager, _)) = &participant.running {
+                manager
+                    .shutdown()
+                    .await
+                    .map_err(|source| SimulationError::Protocol {
+                        participant: participant.id.clone(),
+                        source,
+                    })?;
+            }
+        }
         Ok(self.report(now, last_send))
     }
 

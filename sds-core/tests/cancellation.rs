@@ -8,108 +8,28 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sds_codec::storage::{ChannelData, ChannelMeta, HistoryUpdate};
 use sds_codec::wire::{SdsMessage, decode_message};
+use sds_core::persistence::fault::{FaultInjector, Operation};
 use sds_core::persistence::memory::{MemoryPersistence, MemoryStore};
-use sds_core::{
-    ChannelState, ManualClock, Persistence, PersistenceError, ReliabilityManager, SdsError,
-    UnwrapStatus,
-};
+use sds_core::{ChannelState, ManualClock, ReliabilityManager, SdsError, UnwrapStatus};
 use support::{START_MS, crafted, test_config};
 
 const CH: &str = "room";
 /// How long the callers below wait before giving up on an operation.
 const CALLER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The in-memory backend, whose `commit` can be made to hang: the call never returns until
-/// it is dropped, as a backend stuck on a dead connection would.
-#[derive(Clone)]
-struct Hanging {
-    inner: MemoryPersistence,
-    hang: Arc<AtomicBool>,
-    commits: Arc<AtomicU64>,
-}
-
-impl Hanging {
-    fn new(inner: MemoryPersistence) -> Self {
-        Hanging {
-            inner,
-            hang: Arc::new(AtomicBool::new(false)),
-            commits: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    fn hang(&self, hang: bool) {
-        self.hang.store(hang, Ordering::SeqCst);
-    }
-
-    /// Commits that reached the backend.
-    fn commits(&self) -> u64 {
-        self.commits.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl Persistence for Hanging {
-    async fn save_channel_meta(
-        &self,
-        channel: &str,
-        meta: &ChannelMeta,
-    ) -> Result<(), PersistenceError> {
-        self.inner.save_channel_meta(channel, meta).await
-    }
-
-    async fn update_history(
-        &self,
-        channel: &str,
-        update: &HistoryUpdate,
-    ) -> Result<(), PersistenceError> {
-        self.inner.update_history(channel, update).await
-    }
-
-    async fn load_channel(&self, channel: &str) -> Result<ChannelData, PersistenceError> {
-        self.inner.load_channel(channel).await
-    }
-
-    async fn drop_channel(&self, channel: &str) -> Result<(), PersistenceError> {
-        self.inner.drop_channel(channel).await
-    }
-
-    async fn set_retrieval_hint(
-        &self,
-        channel: &str,
-        message_id: &str,
-        hint: &[u8],
-    ) -> Result<(), PersistenceError> {
-        self.inner
-            .set_retrieval_hint(channel, message_id, hint)
-            .await
-    }
-
-    async fn commit(
-        &self,
-        channel: &str,
-        meta: Option<&ChannelMeta>,
-        history: Option<&HistoryUpdate>,
-    ) -> Result<(), PersistenceError> {
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(channel, meta, history).await
-    }
-}
+/// The in-memory backend behind the fault injector, whose `commit` can be made to hang: the
+/// call never returns until it is dropped, as a backend stuck on a dead connection would.
+type Hanging = Arc<FaultInjector<MemoryPersistence>>;
 
 /// A participant over one namespace of `store`.
 fn node(id: &str, store: &MemoryStore, clock: &ManualClock) -> (ReliabilityManager, Hanging) {
-    let backend = Hanging::new(store.namespace(id));
+    let backend: Hanging = Arc::new(FaultInjector::new(store.namespace(id)));
     let (manager, _events) = ReliabilityManager::builder(id)
         .config(test_config())
-        .persistence(Arc::new(backend.clone()))
+        .persistence(backend.clone())
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
@@ -147,7 +67,7 @@ async fn wrap_cancelled_during_its_commit_is_retried_with_the_same_bytes() {
     }
 
     clock.advance(10);
-    backend.hang(true);
+    backend.hang_always(Operation::Commit);
     let cancelled = tokio::time::timeout(
         CALLER_TIMEOUT,
         alice.wrap_outgoing(CH, "m2", b"second".to_vec()),
@@ -171,9 +91,9 @@ async fn wrap_cancelled_during_its_commit_is_retried_with_the_same_bytes() {
     let held = state(&alice).await;
     assert_eq!(held.log, ["m1", "m2"]);
     assert_eq!(held.outgoing, ["m1", "m2"]);
-    let committed = backend.commits();
+    let committed = backend.calls(Operation::Commit);
 
-    backend.hang(false);
+    backend.clear(Operation::Commit);
     clock.advance(10);
     let retried = alice
         .wrap_outgoing(CH, "m2", b"second".to_vec())
@@ -186,7 +106,7 @@ async fn wrap_cancelled_during_its_commit_is_retried_with_the_same_bytes() {
         "the message wrapped by the cancelled call, not a new one"
     );
     assert_eq!(
-        backend.commits(),
+        backend.calls(Operation::Commit),
         committed + 1,
         "the retry wrote what was left"
     );
@@ -196,7 +116,7 @@ async fn wrap_cancelled_during_its_commit_is_retried_with_the_same_bytes() {
         .unwrap();
     assert_eq!(again, expected);
     assert_eq!(
-        backend.commits(),
+        backend.calls(Operation::Commit),
         committed + 1,
         "a retry with nothing left commits nothing"
     );
@@ -221,13 +141,13 @@ async fn unwrap_cancelled_during_its_commit_leaves_the_channel_consistent() {
     let a1 = crafted("alice", CH, "a1", START_MS as u64, &[]);
     let a2 = crafted("alice", CH, "a2", START_MS as u64 + 1, &["a1"]);
 
-    backend.hang(true);
+    backend.hang_always(Operation::Commit);
     assert!(
         tokio::time::timeout(CALLER_TIMEOUT, bob.unwrap_received(&a1))
             .await
             .is_err()
     );
-    backend.hang(false);
+    backend.clear(Operation::Commit);
     assert_eq!(
         bob.unwrap_received(&a1).await.unwrap().status,
         UnwrapStatus::Duplicate
@@ -255,14 +175,14 @@ async fn retries_return_the_message_wrapped_and_conflicts_stay_refused() {
         .wrap_outgoing(CH, "m1", b"one".to_vec())
         .await
         .unwrap();
-    let commits = backend.commits();
+    let commits = backend.calls(Operation::Commit);
     clock.advance(5);
     let retry = alice
         .wrap_outgoing(CH, "m1", b"one".to_vec())
         .await
         .unwrap();
     assert_eq!(retry, first);
-    assert_eq!(backend.commits(), commits);
+    assert_eq!(backend.calls(Operation::Commit), commits);
 
     clock.advance(5);
     alice

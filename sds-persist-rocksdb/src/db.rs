@@ -272,23 +272,26 @@ fn check_layout(db: &DB, path: &Path) -> Result<(), RocksDbError> {
                 &durable_write_options(true),
             )
             .map_err(open_error),
-        Some(bytes) => {
-            let found = <[u8; 4]>::try_from(bytes.as_slice())
-                .map(u32::from_be_bytes)
-                .map_err(|_| RocksDbError::NotADatabase {
-                    path: path.to_path_buf(),
-                    reason: format!("layout marker has {} bytes, expected 4", bytes.len()),
-                })?;
-            if found == LAYOUT_VERSION {
-                Ok(())
-            } else {
-                Err(RocksDbError::UnsupportedLayout {
-                    path: path.to_path_buf(),
-                    found,
-                    supported: LAYOUT_VERSION,
-                })
-            }
-        }
+        Some(bytes) => check_layout_marker(&bytes, path),
+    }
+}
+
+/// Refuses a layout marker this build cannot read.
+pub(crate) fn check_layout_marker(bytes: &[u8], path: &Path) -> Result<(), RocksDbError> {
+    let found = <[u8; 4]>::try_from(bytes)
+        .map(u32::from_be_bytes)
+        .map_err(|_| RocksDbError::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!("layout marker has {} bytes, expected 4", bytes.len()),
+        })?;
+    if found == LAYOUT_VERSION {
+        Ok(())
+    } else {
+        Err(RocksDbError::UnsupportedLayout {
+            path: path.to_path_buf(),
+            found,
+            supported: LAYOUT_VERSION,
+        })
     }
 }
 

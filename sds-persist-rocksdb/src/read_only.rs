@@ -5,9 +5,9 @@ use std::path::Path;
 use rocksdb::{DB, Options};
 
 use crate::config::RocksDbBuilder;
-use crate::db::check_path;
+use crate::db::{check_layout_marker, check_path};
 use crate::error::classify_open_error;
-use crate::keys::{LAYOUT_KEY, LAYOUT_VERSION};
+use crate::keys::LAYOUT_KEY;
 use crate::{RocksDbError, RocksDbPersistence};
 
 impl RocksDbBuilder {
@@ -68,19 +68,5 @@ fn check_layout_read_only(db: &DB, path: &Path) -> Result<(), RocksDbError> {
             path: path.to_path_buf(),
             reason: "a RocksDB database without the SDS layout marker".to_string(),
         })?;
-    let found = <[u8; 4]>::try_from(bytes.as_slice())
-        .map(u32::from_be_bytes)
-        .map_err(|_| RocksDbError::NotADatabase {
-            path: path.to_path_buf(),
-            reason: format!("layout marker has {} bytes, expected 4", bytes.len()),
-        })?;
-    if found == LAYOUT_VERSION {
-        Ok(())
-    } else {
-        Err(RocksDbError::UnsupportedLayout {
-            path: path.to_path_buf(),
-            found,
-            supported: LAYOUT_VERSION,
-        })
-    }
+    check_layout_marker(&bytes, path)
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use sds_core::codec::wire::{SdsMessage, decode_message, encode_message};
 use sds_core::{DropReason, Event, ReliabilityConfig, UnwrapStatus};
-use support::{Peer, crafted, crafted_message, test_config};
+use support::{Peer, crafted, crafted_message, delivered_ids, test_config};
 
 const CH: &str = "room";
 const KIB: usize = 1024;
@@ -38,16 +38,6 @@ fn evicted(events: &[Event]) -> Vec<String> {
                 reason: DropReason::EvictedForSpace,
                 ..
             } => Some(message_id.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn delivered(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|event| match event {
-            Event::MessageReady { message_id, .. } => Some(message_id.clone()),
             _ => None,
         })
         .collect()
@@ -116,7 +106,7 @@ async fn a_flood_of_large_messages_is_held_to_the_byte_budgets() {
     assert_eq!(evicted(&events).len(), 1);
     assert!(evicted(&events)[0].starts_with('f'));
     bob.receive(&a1).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["a1", "a2"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["a1", "a2"]);
 
     // Nobody sends "never-sent": the default timeout delivers the rest after 30 minutes.
     for _ in 0..30 {
@@ -133,7 +123,7 @@ async fn a_flood_of_large_messages_is_held_to_the_byte_budgets() {
         kept - 1
     );
     bob.receive(&alice.send(CH, "a3").await).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["a3"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["a3"]);
 }
 
 /// One sender fills the 1,000-message buffer with messages waiting on an id nobody sends,
@@ -168,7 +158,7 @@ async fn an_honest_message_survives_a_full_buffer() {
     assert_eq!(evicted(&bob.take_events()).len(), 1_000);
 
     bob.receive(&a1).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["a1", "a2"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["a1", "a2"]);
     assert_eq!(bob.state(CH).await.incoming.len(), 999);
 }
 
@@ -221,11 +211,11 @@ async fn a_sender_past_its_budget_loses_its_own_oldest() {
         }
     );
     bob.receive(&chain[0]).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["a1"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["a1"]);
     bob.receive(&chain[1]).await;
     // c1 needs only a2: it is delivered with a3, in (lamport, id) order within each wave.
     assert_eq!(
-        delivered(&bob.take_events()),
+        delivered_ids(&bob.take_events()),
         vec!["a2", "a3", "c1", "a4", "a5"]
     );
     assert!(bob.state(CH).await.incoming.is_empty());
@@ -280,11 +270,11 @@ async fn a_message_waiting_on_a_lost_id_is_delivered_after_30_minutes() {
             message_id: "m2".into(),
             lost: vec!["m1".into()],
         }) {
-            assert_eq!(delivered(&events), vec!["m2"]);
+            assert_eq!(delivered_ids(&events), vec!["m2"]);
             lost_after = Some(sweep * 5_000);
             break;
         }
-        assert!(delivered(&events).is_empty());
+        assert!(delivered_ids(&events).is_empty());
     }
     assert_eq!(lost_after, Some(30 * 60 * 1000));
     assert!(bob.state(CH).await.incoming.is_empty());
@@ -305,6 +295,6 @@ async fn a_message_waiting_on_a_lost_id_is_delivered_after_30_minutes() {
         .collect();
     assert_eq!(history, vec!["m1", "m2"]);
     bob.receive(&m3).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["m3"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["m3"]);
     assert_eq!(bob.log(CH).await, vec!["m2", "m3"]);
 }

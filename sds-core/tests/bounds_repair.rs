@@ -13,7 +13,7 @@ use sds_core::codec::storage::ChannelMeta;
 use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
 use sds_core::repair_timing::request_at;
 use sds_core::{Clock, Event, Limit, ManualClock, Persistence, ReliabilityConfig, UnwrapStatus};
-use support::{Peer, START_MS, new_store, test_config};
+use support::{Peer, START_MS, delivered_ids, new_store, test_config};
 
 const CH: &str = "room";
 const T_MIN: i64 = 10_000;
@@ -104,16 +104,6 @@ fn answers(events: &[Event]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn delivered(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|event| match event {
-            Event::MessageReady { message_id, .. } => Some(message_id.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// 77 syncs of a hostile peer, each naming 255 fresh ids nobody sent (just under the
 /// missing-dependency bound), then one naming 50,000: pending repair requests stop at the
 /// 1,000 cap (before: 19,635 with this core, 3.85 M in the run), the rest is
@@ -171,7 +161,7 @@ async fn hostile_syncs_cannot_grow_repair_requests_past_the_cap() {
     bob.receive(&answered[0].1).await;
     assert_eq!(bob.receive(&a1).await.status, UnwrapStatus::Duplicate);
     bob.receive(&alice.send(CH, "a3").await).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["a1", "a2", "a3"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["a1", "a2", "a3"]);
     assert!(bob.state(CH).await.incoming.is_empty());
 }
 
@@ -236,7 +226,7 @@ async fn requests_for_the_whole_log_are_answered_within_bounds() {
     assert_eq!(answered[0].0, "x1");
     carol.receive(&answered[0].1).await;
     assert_eq!(carol.receive(&x1).await.status, UnwrapStatus::Duplicate);
-    assert_eq!(delivered(&carol.take_events()), vec!["x1", "x2"]);
+    assert_eq!(delivered_ids(&carol.take_events()), vec!["x1", "x2"]);
 }
 
 /// Ten peers each asking for 10 of our messages (we are not their sender, so our answers
@@ -296,7 +286,7 @@ async fn held_answers_stay_within_the_total_cap() {
     assert_eq!(answered.len(), 1);
     carol.take_events();
     carol.receive(&answered[0].1).await;
-    assert_eq!(delivered(&carol.take_events()), vec!["x1", "x2"]);
+    assert_eq!(delivered_ids(&carol.take_events()), vec!["x1", "x2"]);
 }
 
 /// A hostile peer asking every 5 s for the id we miss ourselves postpones our request once
@@ -353,7 +343,7 @@ async fn a_repeated_peer_request_postpones_ours_once_per_cycle() {
     // The honest answer still delivers, once.
     bob.take_events();
     bob.receive(&m1).await;
-    assert_eq!(delivered(&bob.take_events()), vec!["m1", "m2"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["m1", "m2"]);
     assert!(pending_requests(&bob).await.is_empty());
     alice.take_events();
 }
@@ -456,7 +446,7 @@ async fn mark_met_clears_requests_and_keeps_answers() {
         .unwrap();
     assert!(pending_requests(&bob).await.is_empty());
     assert_eq!(meta(&bob).await.incoming_repairs.len(), 1);
-    assert_eq!(delivered(&bob.take_events()), vec!["m2"]);
+    assert_eq!(delivered_ids(&bob.take_events()), vec!["m2"]);
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
     assert_eq!(answers(&bob.take_events()).len(), 1);

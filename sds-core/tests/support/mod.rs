@@ -297,3 +297,14 @@ pub fn persistence_events(events: &[Event]) -> Vec<(&'static str, String)> {
         })
         .collect()
 }
+
+/// Ids of the messages `events` delivered, in delivery order.
+pub fn delivered_ids(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::MessageReady { message_id, .. } => Some(message_id.clone()),
+            _ => None,
+        })
+        .collect()
+}

@@ -503,3 +503,33 @@ async fn incoming_sweep_rearms_a_missing_request() {
     bob.manager.sweep_incoming().await;
     assert_eq!(bob.commits(), commits);
 }
+
+fn sync_due(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::SyncDue { channel } => Some(channel.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+// A repair request that is due and has no message to ride asks for a sync (SyncDue from
+// the repair sweep), once: the sync carries it, and the next request waits a fresh T_req.
+#[tokio::test]
+async fn a_due_request_asks_for_a_sync_to_carry_it() {
+    let (alice, bob, mut carol) = trio(test_config());
+    carol_misses_m1(&alice, &bob, &carol).await;
+    let t_req = stored_meta(&carol).await.outgoing_repairs[0].request_at_ms;
+    carol.take_events();
+    carol.clock.set(t_req - 1);
+    carol.manager.sweep_repairs().await;
+    assert!(sync_due(&carol.take_events()).is_empty());
+    carol.clock.set(t_req);
+    carol.manager.sweep_repairs().await;
+    assert_eq!(sync_due(&carol.take_events()), vec![CH.to_string()]);
+    let sync = carol.manager.build_sync_message(CH).await.unwrap();
+    assert_eq!(requested_ids(&sync), vec!["m1"]);
+    carol.manager.sweep_repairs().await;
+    assert!(sync_due(&carol.take_events()).is_empty());
+}

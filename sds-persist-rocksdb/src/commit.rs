@@ -1,10 +1,11 @@
 //! Writes: the op-end commit (one write batch), dropping a channel, retrieval hints.
 //!
-//! Everything here blocks and runs on the blocking thread pool.
+//! Everything here blocks: it runs on the blocking thread pool, except commits without fsync,
+//! which run on the calling task (see `RocksDbPersistence::commit`).
 
 use std::collections::HashMap;
 
-use rocksdb::WriteBatch;
+use rocksdb::{WriteBatch, WriteOptions};
 use sds_codec::storage::{
     HistoryUpdate, LoggedMessage, decode_logged_message, encode_logged_message,
 };
@@ -16,12 +17,13 @@ use crate::keys::{ChannelKeys, decode_lamport, encode_lamport, prefix_end};
 use crate::{RocksDbPersistence, fence};
 
 /// Commits one protocol operation: the encoded snapshot (if any) and the history batch (if
-/// any), as one write batch.
+/// any), as one write batch written with `options`.
 pub(crate) fn commit(
     this: &RocksDbPersistence,
     channel: &str,
-    meta: Option<Vec<u8>>,
-    history: Option<HistoryUpdate>,
+    meta: Option<&[u8]>,
+    history: Option<&HistoryUpdate>,
+    options: &WriteOptions,
 ) -> Result<(), PersistenceError> {
     let keys = this.keys(channel);
     let mut batch = WriteBatch::default();
@@ -46,7 +48,7 @@ pub(crate) fn commit(
             stager.append(&mut batch, message)?;
         }
     }
-    fence::write_batch(this, channel, "commit", batch, &this.write_options())
+    fence::write_batch(this, channel, "commit", batch, options)
 }
 
 /// Wipes a channel's snapshot, history and index in one fsynced write batch.

@@ -10,8 +10,8 @@
 //! |---|---|---|
 //! | (always) | `memory://` | in-memory, no durability |
 //! | `rocksdb` (default) | `rocksdb:///path/to/dir` | embedded RocksDB |
-//! | `postgres` | `postgres://…` | PostgreSQL (not landed yet) |
-//! | `redis` | `redis://…` | Redis (not landed yet) |
+//! | `postgres` (default) | `postgres://…` | PostgreSQL |
+//! | `redis` (default) | `redis://…`, `redis+cluster://…` | Redis, standalone or Cluster |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -52,6 +52,7 @@
 pub struct ReadmeDoctests;
 
 mod backend;
+pub mod bench;
 pub mod conformance_runner;
 pub mod inspect;
 pub mod simulation;

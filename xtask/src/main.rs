@@ -5,12 +5,18 @@
 //!   Debian/Ubuntu, then runs `cargo run -p sds -- simulate ARGS...`.
 //! - `cargo xtask test [ARGS...]`: the same checks, then `cargo test --workspace ARGS...`.
 //! - `cargo xtask setup [--check]`: the checks and installs alone; `--check` never installs.
+//! - `cargo xtask repair-sweep [--seeds N] [--all-scenarios]`: SDS-R repair cost across loss
+//!   rates, as a table (see [`repair_sweep`]).
+//! - `cargo xtask bench-report [--quick] [--no-cluster]`: `sds bench` against every backend,
+//!   written to `BENCHMARKS.md` with SVG charts in `docs/bench/` (see [`bench`]).
 //!
 //! The main job runs in the dev profile, like `cargo test`, so RocksDB's C++ (most of a cold
-//! build) is compiled once for both. This crate depends on std only so that it builds in
-//! seconds, before any of that.
+//! build) is compiled once for both. This crate depends on little beyond std (serde_json and
+//! plotters for `bench-report`) so that it builds in seconds, before any of that.
 
+mod bench;
 mod checks;
+mod repair_sweep;
 mod setup;
 
 use std::ffi::OsString;
@@ -27,6 +33,15 @@ tasks:
                       `cargo test --workspace ARGS...`
   setup [--check]     check the build requirements (libclang, a C++ compiler) and install
                       the missing ones with apt-get; --check only reports
+  repair-sweep [--seeds N] [--all-scenarios] [-- SIMULATE-ARGS...]
+                      SDS-R cost across loss rates: `sds simulate` at 5/20/40% loss
+                      (and the other presets with --all-scenarios) over N seeds; prints a
+                      table and writes target/bench-report/repair-efficiency.json
+  bench-report [--quick] [--no-cluster]
+                      build sds (release), run `sds bench` against memory, RocksDB (fsync
+                      off and on), PostgreSQL, Redis and a local Redis Cluster, and write
+                      BENCHMARKS.md with charts in docs/bench/ (plus the sections other
+                      benches left in target/bench-report/*.json)
   help                print this";
 
 /// A task and its arguments, parsed from the command line.
@@ -41,6 +56,10 @@ enum Task {
         /// Whether missing packages may be installed.
         install: bool,
     },
+    /// The repair-efficiency sweep over loss rates and seeds.
+    RepairSweep(repair_sweep::SweepOptions),
+    /// Benchmark every backend and write `BENCHMARKS.md`.
+    BenchReport(bench::Options),
     /// Print the usage.
     Help,
 }
@@ -60,6 +79,8 @@ fn parse(args: Vec<OsString>) -> Result<Task, String> {
             [flag] if flag == "--check" => Ok(Task::Setup { install: false }),
             _ => Err("`setup` takes only `--check`".to_owned()),
         },
+        Some("repair-sweep") => repair_sweep::parse(rest).map(Task::RepairSweep),
+        Some("bench-report") => bench::parse(&rest).map(Task::BenchReport),
         Some("help" | "-h" | "--help") => Ok(Task::Help),
         _ => Err(format!("unknown task `{}`", task.to_string_lossy())),
     }
@@ -145,6 +166,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Task::RepairSweep(options) => match setup::run(true) {
+            Ok(()) => repair_sweep::run(&options, &workspace_root()),
+            Err(setup::SetupError(message)) => {
+                eprintln!("xtask: error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Task::BenchReport(options) => match setup::run(true) {
+            Ok(()) => bench::run(&workspace_root(), &cargo(), &options),
+            Err(setup::SetupError(message)) => {
+                eprintln!("xtask: error: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Task::Simulate(rest) => {
             // The dev profile, as `cargo test` uses: RocksDB's C++ is built once for both.
             let mut args: Vec<OsString> = ["run", "-p", "sds", "--", "simulate"]
@@ -190,6 +225,13 @@ mod tests {
             Ok(Task::Setup { install: false })
         );
         assert_eq!(parse(args(&["--help"])), Ok(Task::Help));
+        assert_eq!(
+            parse(args(&["bench-report", "--quick"])),
+            Ok(Task::BenchReport(bench::Options {
+                quick: true,
+                no_cluster: false
+            }))
+        );
     }
 
     #[test]

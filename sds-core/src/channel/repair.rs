@@ -1,7 +1,8 @@
 //! SDS-R on one channel: asking peers for messages we lack, and answering their requests.
 //!
 //! A request entry lives until the message arrives, is marked met, or is given up. It
-//! rides outgoing messages (most overdue first, capped per message) and is asked again,
+//! rides outgoing messages (most overdue first, capped per message; the repair sweep asks
+//! the application for a sync when one is due and nothing carried it) and is asked again,
 //! with a fresh T_req, until one of those happens: a lost request or a lost answer must
 //! not leave a message missing forever. A peer asking for the same id postpones our own
 //! request instead of cancelling it, so a lost answer to their request is still covered;
@@ -299,6 +300,15 @@ impl Channel {
             .take(cap)
             .map(|repair| repair.entry.clone())
             .collect()
+    }
+
+    /// Whether a repair request is due and waits for a message to carry it.
+    pub(crate) fn repair_requests_waiting(&self, now: UnixMillis) -> bool {
+        self.settings.repair_active()
+            && self
+                .outgoing_repairs
+                .values()
+                .any(|repair| repair.request_at <= now)
     }
 
     /// The requests rode a message that is now on its way: ask again at a fresh T_req if

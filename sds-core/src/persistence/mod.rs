@@ -108,6 +108,7 @@ pub mod fault;
 mod fence;
 pub mod memory;
 pub mod order;
+pub mod write_order;
 
 use std::sync::Arc;
 

@@ -400,16 +400,36 @@ impl Simulation {
                 manager.sweep_incoming().await;
                 manager.clean_bloom_filters().await;
             }
-            Work::Sync => {
-                let bytes = manager
-                    .build_sync_message(&self.config.channel)
-                    .await
-                    .map_err(|source| self.protocol_error(index, source))?;
-                let now = sds_core::Clock::now_ms(&self.clock);
-                self.network.broadcast(now, index, PacketKind::Sync, &bytes);
-            }
+            Work::Sync => self.sync(index, &manager).await?,
         }
         self.drain_events(index);
+        // The manager asked for a sync out of turn (repair requests wait for a carrier).
+        let asked = self
+            .participants
+            .get_mut(index)
+            .is_some_and(|participant| std::mem::take(&mut participant.sync_asked));
+        if asked {
+            self.sync(index, &manager).await?;
+            self.drain_events(index);
+        }
+        Ok(())
+    }
+
+    /// Builds a sync message and broadcasts it.
+    async fn sync(
+        &mut self,
+        index: usize,
+        manager: &ReliabilityManager,
+    ) -> Result<(), SimulationError> {
+        let bytes = manager
+            .build_sync_message(&self.config.channel)
+            .await
+            .map_err(|source| self.protocol_error(index, source))?;
+        let now = sds_core::Clock::now_ms(&self.clock);
+        self.network.broadcast(now, index, PacketKind::Sync, &bytes);
+        if let Some(participant) = self.participants.get_mut(index) {
+            participant.report.syncs += 1;
+        }
         Ok(())
     }
 
@@ -587,6 +607,8 @@ struct Participant {
     delivered: Vec<String>,
     delivered_set: HashSet<String>,
     report: ParticipantReport,
+    /// The manager emitted [`Event::SyncDue`]: a sync goes out after the current work.
+    sync_asked: bool,
 }
 
 impl Participant {
@@ -600,6 +622,7 @@ impl Participant {
             delivered: Vec::new(),
             delivered_set: HashSet::new(),
             report: ParticipantReport::default(),
+            sync_asked: false,
         }
     }
 
@@ -635,6 +658,7 @@ impl Participant {
                 Event::MessageSendFailed { .. } => self.report.send_failures += 1,
                 Event::PersistenceDegraded { .. } => self.report.persistence_failures += 1,
                 Event::MessageDropped { .. } => self.report.dropped += 1,
+                Event::SyncDue { .. } => self.sync_asked = true,
                 _ => {}
             }
         }

@@ -29,6 +29,9 @@ pub struct ParticipantReport {
     pub repairs_received: u64,
     /// Resends of its own unacknowledged messages.
     pub resends: u64,
+    /// Sync messages it sent: on its sync timer, and when its manager asked for one
+    /// (`Event::SyncDue`: repair requests waiting for a message to carry them).
+    pub syncs: u64,
     /// Its messages given up on after the last resend.
     pub send_failures: u64,
     /// Times it crashed and restarted from persistence.

@@ -82,11 +82,9 @@ fn per_message(c: &mut Criterion, rt: &Runtime, backend: &ProtocolBackend) {
             b.iter_custom(|iters| {
                 // On a worker, as an application's task runs it (and as the parallel runs do).
                 let conversation = conversation.clone();
-                rt.block_on(tokio::spawn(async move {
-                    conversation.steps(iters, timed).await
-                }))
-                .unwrap()
-                .unwrap()
+                rt.block_on(rt.spawn(async move { conversation.steps(iters, timed).await }))
+                    .unwrap()
+                    .unwrap()
             });
         });
     }
@@ -126,7 +124,7 @@ fn summary_per_message(rt: &Runtime, backend: &ProtocolBackend) -> [f64; 3] {
     for _ in 0..ROUNDS {
         let round = conversation.clone();
         let (wrap, unwrap) = rt
-            .block_on(tokio::spawn(async move {
+            .block_on(rt.spawn(async move {
                 let (mut wrap, mut unwrap) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..STEPS_PER_ROUND {
                     let (w, u) = round.step_timings().await.unwrap();

@@ -148,6 +148,8 @@ macro_rules! __for_each_case {
                     "A stale writer's commit fails as Fenced and writes nothing; the newer writer's state stays whole.",
                 every_write_of_a_stale_writer_is_fenced:
                     "Every write of a stale writer (snapshot, history, hint, drop, any channel) fails as Fenced and changes nothing; its reads still work.",
+                no_stale_write_lands_after_a_concurrent_claim:
+                    "Stale writers committing without pause while a newer writer claims: every stale commit either landed before the claim returned or failed as Fenced, so each channel ends with the newer writer's snapshot.",
                 new_claim_after_restart_supersedes:
                     "Each claim, by a restarted instance or again by an old one, takes a higher epoch and supersedes every claim before it.",
                 claims_are_per_namespace:

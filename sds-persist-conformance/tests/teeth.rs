@@ -115,6 +115,7 @@ teeth! {
     ];
     fence_ignored: IgnoresFence => [
         "stale_writer_commit_fails_as_fenced_and_writes_nothing",
+        "no_stale_write_lands_after_a_concurrent_claim",
         "every_write_of_a_stale_writer_is_fenced",
         "new_claim_after_restart_supersedes",
         "claims_are_per_namespace",

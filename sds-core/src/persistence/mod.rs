@@ -88,6 +88,7 @@
 //!   are not checked. Backends that keep the fence declare
 //!   [`BackendCapabilities::fencing`]. (cases: the `fence` group,
 //!   `stale_writer_commit_fails_as_fenced_and_writes_nothing`,
+//!   `no_stale_write_lands_after_a_concurrent_claim`,
 //!   `every_write_of_a_stale_writer_is_fenced`, `new_claim_after_restart_supersedes`,
 //!   `claims_are_per_namespace`, `unclaimed_instance_is_not_fenced`,
 //!   `fenced_manager_stops_writing_and_says_so`)

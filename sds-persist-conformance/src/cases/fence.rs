@@ -191,6 +191,93 @@ pub async fn every_write_of_a_stale_writer_is_fenced<H: Harness>(cx: &Ctx<'_, H>
     .await
 }
 
+/// Stale writers committing without pause while a newer writer claims: every stale commit either landed before the claim returned or failed as Fenced, so each channel ends with the newer writer's snapshot.
+pub async fn no_stale_write_lands_after_a_concurrent_claim<H: Harness>(
+    cx: &Ctx<'_, H>,
+) -> CaseResult {
+    const WRITERS: u64 = 4;
+    const CHANNELS: u64 = 8;
+    // Bounded, so a backend that never fences fails the case instead of hanging it.
+    const MAX_ROUNDS: u64 = 1_000;
+
+    let stale = cx.open().await?;
+    claim(&*stale, "the first writer").await?;
+    let newer = cx.reopen(&stale).await?;
+    let channel = |n: u64| format!("race-{n}");
+
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let stale = std::sync::Arc::clone(&stale);
+        writers.spawn(async move {
+            let (mut landed, mut fenced) = (0u64, 0u64);
+            for round in 0..MAX_ROUNDS {
+                if fenced >= CHANNELS {
+                    break;
+                }
+                for n in 0..CHANNELS {
+                    let lamport = writer * MAX_ROUNDS + round + 1;
+                    match stale
+                        .commit(&channel(n), Some(&meta_with_lamport(lamport)), None)
+                        .await
+                    {
+                        Ok(()) => landed += 1,
+                        Err(err) if err.kind() == PersistenceErrorKind::Fenced => fenced += 1,
+                        Err(err) => return Err(format!("a stale commit failed: {}", chain(&err))),
+                    }
+                }
+                // Let the claim in on a runtime with few workers.
+                tokio::task::yield_now().await;
+            }
+            Ok((landed, fenced))
+        });
+    }
+    // The claim goes in once the stale writers have written every channel.
+    for _ in 0..100_000 {
+        let stored = newer.list_channels().await.context("list_channels")?;
+        if stored.len() >= CHANNELS as usize {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    claim(&*newer, "the newer writer, while the stale ones write").await?;
+    let newest = meta_with_lamport(u64::MAX - 1);
+    for n in 0..CHANNELS {
+        newer
+            .commit(&channel(n), Some(&newest), None)
+            .await
+            .context(format!("the newer writer's commit to {}", channel(n)))?;
+    }
+    let (mut landed, mut fenced) = (0, 0);
+    while let Some(outcome) = writers.join_next().await {
+        let (l, f) = outcome
+            .map_err(|err| CaseError::failed(format!("a stale writer task failed: {err}")))?
+            .map_err(CaseError::failed)?;
+        landed += l;
+        fenced += f;
+    }
+    ensure(landed >= CHANNELS, || {
+        format!("the stale writers landed only {landed} commits before the claim")
+    })?;
+    ensure(fenced >= WRITERS * CHANNELS, || {
+        format!(
+            "only {fenced} stale commits were fenced in {MAX_ROUNDS} rounds: the fence is not \
+             enforced on every write"
+        )
+    })?;
+    for n in 0..CHANNELS {
+        let stored = newer.load_channel(&channel(n)).await.context("load")?;
+        ensure_eq(
+            format!(
+                "{}'s snapshot after the race (a stale write landed after the claim?)",
+                channel(n)
+            ),
+            &Some(&newest),
+            &stored.meta.as_ref(),
+        )?;
+    }
+    Ok(())
+}
+
 /// Each claim, by a restarted instance or again by an old one, takes a higher epoch and supersedes every claim before it.
 pub async fn new_claim_after_restart_supersedes<H: Harness>(cx: &Ctx<'_, H>) -> CaseResult {
     let first = cx.open().await?;

@@ -32,6 +32,7 @@
 //! re-appending or hinting never scans. Hints live in their own hash so a script can keep
 //! or replace them without decoding a row; rows are stored without their hint.
 
+use sds_core::persistence::key_parts::{put_length_prefixed, take_length_prefixed};
 use sds_core::persistence::order::lamport_sort_key;
 use sha2::{Digest, Sha256};
 
@@ -52,51 +53,6 @@ const KIND_CHANNELS: u8 = b'c';
 /// Domain bytes so a namespace's tag never equals a channel's by construction.
 const DOMAIN_CHANNEL: u8 = b'C';
 const DOMAIN_NAMESPACE: u8 = b'N';
-
-/// Appends `value` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        // Truncation is the point: the low seven bits of the value.
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-/// Reads a LEB128 varint from the front of `bytes`, returning it and the rest.
-fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut value: u64 = 0;
-    for (index, byte) in bytes.iter().enumerate() {
-        let shift = u32::try_from(index).ok()?.checked_mul(7)?;
-        if shift >= 64 {
-            return None;
-        }
-        let bits = u64::from(byte & 0x7f);
-        if shift > 0 && bits >> (64 - shift) != 0 {
-            return None;
-        }
-        value |= bits << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, &bytes[index + 1..]));
-        }
-    }
-    None
-}
-
-fn put_length_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn take_length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = take_varint(bytes)?;
-    let len = usize::try_from(len).ok()?;
-    (rest.len() >= len).then(|| rest.split_at(len))
-}
 
 /// `lp(a) lp(b)…`: the components of a key, parseable in exactly one way.
 fn components(parts: &[&[u8]]) -> Vec<u8> {

@@ -29,6 +29,8 @@
 //! hinting a message finds its history row with one point lookup, never a scan. Retrieval
 //! hints live inside the history value (`LoggedMessage::retrieval_hint`).
 
+use sds_core::persistence::key_parts::{put_length_prefixed, take_length_prefixed};
+
 /// The key holding the layout version of the database (tag 0x00 is reserved for
 /// database-wide keys).
 pub(crate) const LAYOUT_KEY: &[u8] = b"\x00sds-rocksdb-layout";
@@ -46,57 +48,6 @@ const TAG_FENCE: u8 = b'F';
 /// The key holding `namespace`'s writer epoch (see the `fence` module).
 pub(crate) fn fence_key(namespace: &[u8]) -> Vec<u8> {
     namespace_prefix(TAG_FENCE, namespace)
-}
-
-/// Appends `value` as a LEB128 varint.
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    loop {
-        // Truncation is the point: the low seven bits of the value.
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-/// Reads a LEB128 varint from the front of `bytes`, returning it and the rest.
-fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut value: u64 = 0;
-    for (index, byte) in bytes.iter().enumerate() {
-        let shift = u32::try_from(index).ok()?.checked_mul(7)?;
-        if shift >= 64 {
-            return None;
-        }
-        let bits = u64::from(byte & 0x7f);
-        if shift > 0 && bits >> (64 - shift) != 0 {
-            return None;
-        }
-        value |= bits << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, &bytes[index + 1..]));
-        }
-    }
-    None
-}
-
-/// Appends `bytes` with its length in front.
-fn put_length_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
-    // usize always fits in u64 on supported targets.
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// Reads one length-prefixed component from the front of `bytes`.
-fn take_length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = take_varint(bytes)?;
-    let len = usize::try_from(len).ok()?;
-    if rest.len() < len {
-        return None;
-    }
-    Some(rest.split_at(len))
 }
 
 /// The prefix shared by every key of one family in one namespace, and only by them:
@@ -268,29 +219,6 @@ mod tests {
             Just(u64::MAX),
             any::<u64>()
         ]
-    }
-
-    #[test]
-    fn varint_round_trips_edges() {
-        for value in [
-            0u64,
-            1,
-            127,
-            128,
-            255,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            let mut out = Vec::new();
-            put_varint(&mut out, value);
-            out.push(0xAA);
-            assert_eq!(take_varint(&out), Some((value, &[0xAA][..])));
-        }
-        // Truncated and overlong encodings are refused.
-        assert_eq!(take_varint(&[0x80]), None);
-        assert_eq!(take_varint(&[0xff; 11]), None);
     }
 
     #[test]

@@ -107,6 +107,7 @@ mod capabilities;
 mod error;
 pub mod fault;
 mod fence;
+pub mod key_parts;
 pub mod memory;
 pub mod order;
 pub mod write_order;

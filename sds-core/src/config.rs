@@ -77,6 +77,15 @@ pub struct ReliabilityConfig {
     pub max_repair_requests: usize,
     /// How often the repair sweep runs on the timer (default 5 s).
     pub repair_sweep_interval_ms: u64,
+    /// Repair from peers' filters: a received sync message's bloom filter lists every id its
+    /// sender received, so a message of our log older than this that the filter lacks was
+    /// lost at that peer, and we schedule an answer as if it had asked for it (response
+    /// timing, groups and answer budgets as for a request). Causal histories name only the
+    /// newest messages, so without this a message that a peer missed while others received
+    /// it late or while it was offline is never named again once its sender counts it
+    /// acknowledged, and that peer never learns it exists. `None` turns it off (default
+    /// 60 s: ordinary resends and requests have had their turn by then).
+    pub repair_from_filters_after_ms: Option<u64>,
 
     // Bounds on what peers, outages and the application can make us hold. Each one that
     // bites emits an event (`Event::MessageDropped` with a reason for a received message,
@@ -170,6 +179,7 @@ impl Default for ReliabilityConfig {
             repair_response_groups: 1,
             max_repair_requests: 10,
             repair_sweep_interval_ms: 5_000,
+            repair_from_filters_after_ms: Some(60_000),
             accept_any_channel: false,
             max_channels: 1_000,
             channel_idle_unload_ms: Some(600_000),
@@ -324,6 +334,8 @@ setters! {
     max_repair_requests: usize,
     /// Sets [`ReliabilityConfig::repair_sweep_interval_ms`].
     repair_sweep_interval_ms: u64,
+    /// Sets [`ReliabilityConfig::repair_from_filters_after_ms`].
+    repair_from_filters_after_ms: Option<u64>,
     /// Sets [`ReliabilityConfig::accept_any_channel`].
     accept_any_channel: bool,
     /// Sets [`ReliabilityConfig::max_channels`].

@@ -13,7 +13,7 @@ use sds_core::codec::storage::ChannelMeta;
 use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
 use sds_core::repair_timing::request_at;
 use sds_core::{Clock, Event, Limit, ManualClock, Persistence, ReliabilityConfig, UnwrapStatus};
-use support::{Peer, START_MS, delivered_ids, new_store, test_config};
+use support::{Peer, START_MS, delivered_ids, new_store, repair_answers, test_config};
 
 const CH: &str = "room";
 const T_MIN: i64 = 10_000;
@@ -91,19 +91,6 @@ fn limit_dropped(events: &[Event], limit: Limit) -> usize {
         .sum()
 }
 
-/// The repair answers among `events`, as (id, bytes).
-fn answers(events: &[Event]) -> Vec<(String, Vec<u8>)> {
-    events
-        .iter()
-        .filter_map(|event| match event {
-            Event::RepairReady {
-                message_id, bytes, ..
-            } => Some((message_id.clone(), bytes.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// 77 syncs of a hostile peer, each naming 255 fresh ids nobody sent (just under the
 /// missing-dependency bound), then one naming 50,000: pending repair requests stop at the
 /// 1,000 cap (before: 19,635 with this core, 3.85 M in the run), the rest is
@@ -155,7 +142,7 @@ async fn hostile_syncs_cannot_grow_repair_requests_past_the_cap() {
     alice.receive(&sync).await;
     alice.take_events();
     alice.manager.sweep_repairs().await;
-    let answered = answers(&alice.take_events());
+    let answered = repair_answers(&alice.take_events());
     assert_eq!(answered.len(), 1);
     assert_eq!(answered[0].0, "a1");
     bob.receive(&answered[0].1).await;
@@ -192,7 +179,7 @@ async fn requests_for_the_whole_log_are_answered_within_bounds() {
         alice.receive(&request).await;
         alice.manager.sweep_repairs().await;
         let events = alice.take_events();
-        let answered = answers(&events);
+        let answered = repair_answers(&events);
         let answer_bytes: usize = answered.iter().map(|(_, bytes)| bytes.len()).sum();
         assert!(answered.len() <= 10, "round {round}: {}", answered.len());
         assert!(
@@ -221,7 +208,7 @@ async fn requests_for_the_whole_log_are_answered_within_bounds() {
     assert_eq!(requested_ids(&sync), vec!["x1"]);
     alice.receive(&sync).await;
     alice.manager.sweep_repairs().await;
-    let answered = answers(&alice.take_events());
+    let answered = repair_answers(&alice.take_events());
     assert_eq!(answered.len(), 1);
     assert_eq!(answered[0].0, "x1");
     carol.receive(&answered[0].1).await;
@@ -268,7 +255,7 @@ async fn held_answers_stay_within_the_total_cap() {
 
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
-    assert_eq!(answers(&bob.take_events()).len(), 25);
+    assert_eq!(repair_answers(&bob.take_events()).len(), 25);
     assert!(meta(&bob).await.incoming_repairs.is_empty());
 
     // Honest traffic afterwards: carol misses x1 and bob (not its sender) answers her.
@@ -282,7 +269,7 @@ async fn held_answers_stay_within_the_total_cap() {
     assert_eq!(meta(&bob).await.incoming_repairs.len(), 1);
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
-    let answered = answers(&bob.take_events());
+    let answered = repair_answers(&bob.take_events());
     assert_eq!(answered.len(), 1);
     carol.take_events();
     carol.receive(&answered[0].1).await;
@@ -379,7 +366,7 @@ async fn answers_are_held_as_ids_and_encoded_from_the_log() {
     bob.take_events();
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
-    let answered = answers(&bob.take_events());
+    let answered = repair_answers(&bob.take_events());
     assert_eq!(answered.len(), 1);
     assert_eq!(answered[0].0, "m2");
     let repaired = decode_message(&answered[0].1).unwrap();
@@ -414,7 +401,7 @@ async fn old_snapshot_answers_with_bytes_restore() {
     bob.manager.ensure_channel(CH).await.unwrap();
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
-    let answered = answers(&bob.take_events());
+    let answered = repair_answers(&bob.take_events());
     assert_eq!(answered.len(), 1);
     assert_eq!(answered[0].0, "m1");
     assert_eq!(
@@ -449,5 +436,5 @@ async fn mark_met_clears_requests_and_keeps_answers() {
     assert_eq!(delivered_ids(&bob.take_events()), vec!["m2"]);
     clock.advance(T_MAX);
     bob.manager.sweep_repairs().await;
-    assert_eq!(answers(&bob.take_events()).len(), 1);
+    assert_eq!(repair_answers(&bob.take_events()).len(), 1);
 }

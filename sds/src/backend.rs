@@ -308,6 +308,7 @@ fn open_postgres_read_only(url: &str) -> Result<Backend, BackendError> {
 
 /// `scheme://user:password@host…` without the password (PostgreSQL and Redis URLs may carry
 /// one), for messages and logs.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -325,6 +326,7 @@ pub(crate) fn redact_password(url: &str) -> String {
 
 /// An error and its sources, on one line. A source whose text the line already ends with
 /// (an error that prints its source itself) is not repeated.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -48,6 +48,12 @@ impl RollingBloomFilter {
         })
     }
 
+    /// How many of the newest ids a rolling filter of `capacity` always remembers (80%):
+    /// a peer's filter tells nothing about ids older than that.
+    pub(crate) fn remembered_at_least(capacity: usize) -> usize {
+        percent_of(capacity, 80)
+    }
+
     /// Adds `message_id` to the filter and remembers it as the newest id; past the maximum
     /// (120% of capacity) it cleans at once. Returns whether it rebuilt.
     pub fn insert(&mut self, message_id: &str) -> bool {

@@ -518,6 +518,7 @@ impl Channel {
         if kind == MessageKind::Sync {
             self.observe(now, &message);
             self.detect_losses_from_sync(now, &message);
+            self.answer_losses_in_filter(now, &message);
             return UnwrapStatus::SyncProcessed;
         }
         if let Some(held) = self.held_message(&id) {

@@ -21,13 +21,20 @@
 //!   `max_incoming_repairs` pending in all ([`Limit::RepairAnswers`]). A pending answer is
 //!   only an id: the bytes are encoded from the log when it is due, and an answer whose
 //!   message left the log meanwhile is skipped.
+//!
+//! Besides requests, a sync message's bloom filter tells us which of our log's messages its
+//! sender never received: those old enough are answered as if requested (see
+//! [`Channel::answer_losses_in_filter`]), under the same bounds. That is what repairs a
+//! message nobody names any more.
 
 use std::collections::{HashMap, HashSet};
 
 use sds_codec::wire::{HistoryEntry, SdsMessage, encode_message};
 use tracing::debug;
 
-use super::Channel;
+use super::log::LogEntry;
+use super::{Channel, unix_to_lamport};
+use crate::bloom::{BloomFilter, RollingBloomFilter};
 use crate::clock::UnixMillis;
 use crate::event::{Event, Limit};
 use crate::repair_timing::{in_response_group, request_at, response_at};
@@ -357,6 +364,93 @@ impl Channel {
         if !self.settings.repair_active() || message.repair_request.is_empty() {
             return;
         }
+        for request in &message.repair_request {
+            self.postpone_ours(now, &request.message_id);
+        }
+        self.schedule_answers(
+            now,
+            &message.sender_id,
+            message.repair_request.iter().cloned(),
+        );
+    }
+
+    /// Repair from a peer's filter (see
+    /// [`ReliabilityConfig::repair_from_filters_after_ms`](crate::ReliabilityConfig)): the
+    /// messages of our log old enough to have reached the sender of `message` but missing
+    /// from its bloom filter are answered as if it had requested them, oldest first, at most
+    /// `max_repair_answers_per_message` per message and within the sender's answer budget.
+    /// A bloom filter has no false negatives, so an id it lacks was never received there
+    /// (or rolled out of its filter long ago); one it wrongly contains is only left to the
+    /// next filter or to ordinary repair.
+    pub(super) fn answer_losses_in_filter(&mut self, now: UnixMillis, message: &SdsMessage) {
+        let Some(after_ms) = self.config().repair_from_filters_after_ms else {
+            return;
+        };
+        if !self.settings.repair_active() {
+            return;
+        }
+        let config = self.config();
+        let per_message = config.max_repair_answers_per_message;
+        // A sender out of budget gets nothing scheduled: skip the scan of our log too.
+        if per_message == 0
+            || self.answer_budgets.remaining(
+                &message.sender_id,
+                now,
+                config.max_repair_answers_per_sender,
+                config.repair_answer_window_ms,
+            ) == 0
+        {
+            return;
+        }
+        let Some(bytes) = message.bloom_filter.as_deref() else {
+            return;
+        };
+        let Ok(filter) =
+            BloomFilter::from_bytes(config.bloom_capacity, config.bloom_error_rate, bytes)
+        else {
+            return;
+        };
+        // An overfilled filter contains (almost) every id: it reveals nothing.
+        if filter.is_overfilled() {
+            return;
+        }
+        let cutoff = unix_to_lamport(now).saturating_sub(after_ms);
+        let participant = self.settings.participant_id.as_str();
+        let groups = config.repair_response_groups;
+        // Ids older than what a rolling filter remembers are absent from an honest peer's
+        // filter too: only our newest that many entries can be judged.
+        let horizon = RollingBloomFilter::remembered_at_least(config.bloom_capacity);
+        let lost: Vec<HistoryEntry> = self
+            .log
+            .iter()
+            .skip(self.log.len().saturating_sub(horizon))
+            .take_while(|entry| entry.message.lamport_timestamp.unwrap_or(0) <= cutoff)
+            .filter(|entry| {
+                let id = entry.message.message_id.as_str();
+                entry.message.sender_id != message.sender_id
+                    && !self.incoming_repairs.contains_key(id)
+                    && in_response_group(participant, &entry.message.sender_id, id, groups)
+                    && !filter.contains(id)
+            })
+            .take(per_message)
+            .map(LogEntry::to_history_entry)
+            .collect();
+        if !lost.is_empty() {
+            debug!(channel = %self.id, peer = %message.sender_id, lost = lost.len(),
+                "a peer's filter lacks messages of our log");
+            self.schedule_answers(now, &message.sender_id, lost);
+        }
+    }
+
+    /// Schedules answers to `requests` from `sender`, for the ids we hold in the log and
+    /// whose response group we are in, within the per-message, per-sender and total bounds;
+    /// reports the ones refused for a bound with [`Limit::RepairAnswers`].
+    fn schedule_answers(
+        &mut self,
+        now: UnixMillis,
+        sender: &str,
+        requests: impl IntoIterator<Item = HistoryEntry>,
+    ) {
         let config = self.config();
         let per_message = config.max_repair_answers_per_message;
         let total = config.max_incoming_repairs;
@@ -364,14 +458,13 @@ impl Channel {
         let per_sender = config.max_repair_answers_per_sender;
         let groups = config.repair_response_groups;
         let t_max = config.repair_t_max_ms;
-        let mut sender_budget =
-            self.answer_budgets
-                .remaining(&message.sender_id, now, per_sender, window_ms);
+        let mut sender_budget = self
+            .answer_budgets
+            .remaining(sender, now, per_sender, window_ms);
         let mut scheduled: usize = 0;
         let mut refused: usize = 0;
-        for request in &message.repair_request {
+        for request in requests {
             let id = &request.message_id;
-            self.postpone_ours(now, id);
             if self.incoming_repairs.contains_key(id) {
                 continue;
             }
@@ -394,7 +487,7 @@ impl Channel {
             self.incoming_repairs.insert(
                 id.clone(),
                 IncomingRepair {
-                    entry: request.clone(),
+                    entry: request,
                     respond_at,
                 },
             );
@@ -405,11 +498,10 @@ impl Channel {
         if scheduled > 0 {
             let answers = u32::try_from(scheduled).unwrap_or(u32::MAX);
             self.answer_budgets
-                .record(&message.sender_id, now, answers, window_ms, total);
+                .record(sender, now, answers, window_ms, total);
         }
         if refused > 0 {
-            debug!(channel = %self.id, sender = %message.sender_id, refused,
-                "repair answers at their limit");
+            debug!(channel = %self.id, %sender, refused, "repair answers at their limit");
             self.events.push(Event::LimitReached {
                 channel: self.id.clone(),
                 limit: Limit::RepairAnswers,

@@ -308,3 +308,16 @@ pub fn delivered_ids(events: &[Event]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The repair answers among `events`, as (message id, bytes to rebroadcast).
+pub fn repair_answers(events: &[Event]) -> Vec<(String, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::RepairReady {
+                message_id, bytes, ..
+            } => Some((message_id.clone(), bytes.clone())),
+            _ => None,
+        })
+        .collect()
+}

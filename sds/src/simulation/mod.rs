@@ -163,6 +163,7 @@ impl SimulationConfig {
             repair_t_min_ms: 500,
             repair_t_max_ms: 5_000,
             repair_sweep_interval_ms: 500,
+            repair_from_filters_after_ms: Some(5_000),
             ..ReliabilityConfig::default()
         }
     }

@@ -65,15 +65,17 @@ async fn sync(peer: &Peer) -> Vec<u8> {
     peer.manager.build_sync_message(CH).await.unwrap()
 }
 
-/// Carol misses a1, bob delivers it after his own b1, and alice counts it acknowledged
-/// from bob's filter: nobody names a1 any more.
-async fn a1_is_forgotten(trio: &mut Trio) {
+/// Three peers with `repair_from_filters_after_ms` set so: carol misses a1, bob delivers it
+/// after his own b1, and alice counts it acknowledged from bob's filter: nobody names a1
+/// any more.
+async fn a1_is_forgotten(repair_from_filters_after_ms: Option<u64>) -> Trio {
+    let mut trio = trio(config(repair_from_filters_after_ms));
     let Trio {
         clock,
         alice,
         bob,
         carol,
-    } = trio;
+    } = &mut trio;
     let a1 = alice.send(CH, "a1").await;
     clock.advance(1);
     let b1 = bob.send(CH, "b1").await;
@@ -88,6 +90,7 @@ async fn a1_is_forgotten(trio: &mut Trio) {
     }
     assert_eq!(delivered_ids(&carol.take_events()), vec!["b1"]);
     bob.take_events();
+    trio
 }
 
 /// Carol's sync after the delay shows alice (a1's sender, who answers first) that carol
@@ -95,14 +98,12 @@ async fn a1_is_forgotten(trio: &mut Trio) {
 /// is cancelled by alice's rebroadcast: one rebroadcast in all.
 #[tokio::test]
 async fn a_message_nobody_names_is_repaired_from_the_peers_filter() {
-    let mut trio = trio(config(Some(60_000)));
-    a1_is_forgotten(&mut trio).await;
     let Trio {
         clock,
         mut alice,
         mut bob,
         mut carol,
-    } = trio;
+    } = a1_is_forgotten(Some(60_000)).await;
     clock.advance(AFTER);
     let carol_sync = sync(&carol).await;
     alice.receive(&carol_sync).await;
@@ -137,14 +138,12 @@ async fn a_message_nobody_names_is_repaired_from_the_peers_filter() {
 /// a1 missing at carol for good. This is what the setting is for.
 #[tokio::test]
 async fn without_it_the_forgotten_message_is_never_repaired() {
-    let mut trio = trio(config(None));
-    a1_is_forgotten(&mut trio).await;
     let Trio {
         clock,
         mut alice,
         mut bob,
         mut carol,
-    } = trio;
+    } = a1_is_forgotten(None).await;
     for _ in 0..20 {
         clock.advance(AFTER);
         let carol_sync = sync(&carol).await;
@@ -171,14 +170,12 @@ async fn without_it_the_forgotten_message_is_never_repaired() {
 /// be on its way, and resends and requests have their turn first.
 #[tokio::test]
 async fn a_filter_is_not_read_before_the_delay() {
-    let mut trio = trio(config(Some(60_000)));
-    a1_is_forgotten(&mut trio).await;
     let Trio {
         clock,
         mut alice,
         carol,
         ..
-    } = trio;
+    } = a1_is_forgotten(Some(60_000)).await;
     clock.advance(AFTER - 10);
     alice.receive(&sync(&carol).await).await;
     alice.manager.sweep_repairs().await;

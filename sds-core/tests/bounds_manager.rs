@@ -188,6 +188,30 @@ async fn idle_channels_are_unloaded_and_come_back_on_use() {
     honest_traffic_is_delivered_once_in_order(&mut bob, "after", Some("before-3")).await;
 }
 
+/// Repair work is state the maintenance pass must keep running: a channel whose only
+/// business is a request for a lost message (nothing buffered, nothing unacknowledged)
+/// stays loaded however long it is idle, so the repair sweep keeps asking.
+#[tokio::test]
+async fn a_channel_with_repair_work_is_not_unloaded() {
+    let config = ReliabilityConfig {
+        channel_idle_unload_ms: Some(60_000),
+        ..test_config()
+    };
+    let alice = Peer::with_config("alice", config.clone());
+    let bob = Peer::with_config("bob", config);
+    bob.manager.join_channel(CH).await.unwrap();
+    alice.send(CH, "lost").await;
+    let sync = alice.manager.build_sync_message(CH).await.unwrap();
+    bob.receive(&sync).await;
+    let state = bob.manager.channel_state(CH).await.unwrap();
+    assert!(state.incoming.is_empty() && state.outgoing.is_empty());
+    assert_eq!(bob.stored_meta(CH).await.unwrap().outgoing_repairs.len(), 1);
+
+    bob.clock.advance(10 * 60_000);
+    assert_eq!(bob.manager.unload_idle_channels().await, 0);
+    assert_eq!(bob.manager.open_channels(), vec![CH]);
+}
+
 /// Reads never create a channel: `channel_state` and `log_ids` of a channel neither joined
 /// nor open fail with `UnknownChannel`, and open, load and store nothing (0, 0, 0).
 #[tokio::test]

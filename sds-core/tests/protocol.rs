@@ -308,6 +308,59 @@ async fn mark_dependencies_met_cascades() {
     assert_eq!(bob.log(CH).await, vec!["m2", "m3"]);
 }
 
+// A late copy of a message the application marked met is still delivered while the log
+// has room for it: marking met says the application has it, not that SDS delivered it.
+#[tokio::test]
+async fn late_copy_of_a_met_message_is_delivered_while_the_log_has_room() {
+    let alice = Peer::new("alice");
+    let mut bob = Peer::new("bob");
+    let m1 = alice.send(CH, "m1").await;
+    bob.receive(&alice.send(CH, "m2").await).await;
+    bob.manager
+        .mark_dependencies_met(CH, &["m1".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(bob.delivered(), vec!["m2"]);
+    assert_eq!(bob.receive(&m1).await.status, UnwrapStatus::Delivered);
+    assert_eq!(bob.log(CH).await, vec!["m1", "m2"]);
+}
+
+// In a full log, a late copy of a message marked met that is older than every logged
+// entry is a duplicate (it would be evicted on arrival); one newer than the oldest entry
+// still has its place and is delivered.
+#[tokio::test]
+async fn late_copy_of_a_met_message_older_than_a_full_log_is_a_duplicate() {
+    let config = ReliabilityConfig {
+        max_message_history: 3,
+        max_causal_history: 2,
+        ..test_config()
+    };
+    let alice = Peer::with_config("alice", config.clone());
+    let mut bob = Peer::with_config("bob", config);
+    let met = |id: &str| vec![id.to_string()];
+    let m1 = alice.send(CH, "m1").await;
+    bob.receive(&alice.send(CH, "m2").await).await;
+    bob.manager
+        .mark_dependencies_met(CH, &met("m1"))
+        .await
+        .unwrap();
+    bob.receive(&alice.send(CH, "m3").await).await;
+    bob.receive(&alice.send(CH, "m4").await).await;
+    assert_eq!(bob.log(CH).await, vec!["m2", "m3", "m4"]);
+    assert_eq!(bob.receive(&m1).await.status, UnwrapStatus::Duplicate);
+
+    let m5 = alice.send(CH, "m5").await;
+    bob.receive(&alice.send(CH, "m6").await).await;
+    bob.manager
+        .mark_dependencies_met(CH, &met("m5"))
+        .await
+        .unwrap();
+    assert_eq!(bob.log(CH).await, vec!["m3", "m4", "m6"]);
+    assert_eq!(bob.receive(&m5).await.status, UnwrapStatus::Delivered);
+    assert_eq!(bob.log(CH).await, vec!["m4", "m5", "m6"]);
+    assert_eq!(bob.delivered(), vec!["m2", "m3", "m4", "m6", "m5"]);
+}
+
 // With a lost-dependency timeout, a message waiting too long is delivered anyway and its
 // missing dependencies are reported lost; before the timeout nothing happens.
 #[tokio::test]

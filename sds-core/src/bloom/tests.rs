@@ -365,3 +365,22 @@ fn debug_is_a_summary() {
     assert!(text.contains("ids: 1"), "{text}");
     assert!(text.len() < 400, "{text}");
 }
+
+#[test]
+fn filters_are_equal_exactly_when_their_bits_are() {
+    let never_written = BloomFilter::new(100, 0.01).unwrap();
+    let mut a = never_written.clone();
+    let mut b = never_written.clone();
+    a.insert("x");
+    assert_ne!(a, never_written);
+    assert_ne!(never_written, a);
+    b.insert("x");
+    assert_eq!(a, b);
+    b.insert("y");
+    assert_ne!(a, b);
+    // Decoded all-zero words equal a filter that never allocated its words.
+    let zeros = BloomFilter::from_bytes(100, 0.01, &vec![0u8; a.to_bytes().len()]).unwrap();
+    assert_eq!(zeros, never_written);
+    assert_eq!(never_written, zeros);
+    assert_ne!(zeros, a);
+}

@@ -60,3 +60,18 @@ impl Clock for ManualClock {
         self.now.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_clock_reads_unix_milliseconds() {
+        // 2020-01-01 and 2100-01-01 in Unix milliseconds.
+        let now = SystemClock.now_ms();
+        assert!(
+            (1_577_836_800_000..4_102_444_800_000).contains(&now),
+            "{now}"
+        );
+    }
+}

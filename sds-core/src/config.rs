@@ -385,3 +385,42 @@ impl ReliabilityConfigBuilder {
         Ok(self.config)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with(change: impl FnOnce(&mut ReliabilityConfig)) -> Result<(), ConfigError> {
+        let mut config = ReliabilityConfig::default();
+        change(&mut config);
+        config.validate()
+    }
+
+    #[test]
+    fn the_bloom_error_rate_is_strictly_between_zero_and_one() {
+        for rate in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
+            assert!(with(|c| c.bloom_error_rate = rate).is_err(), "{rate}");
+        }
+        for rate in [f64::MIN_POSITIVE, 0.5, 0.999_999] {
+            assert!(with(|c| c.bloom_error_rate = rate).is_ok(), "{rate}");
+        }
+    }
+
+    #[test]
+    fn commit_retries_may_use_one_fixed_delay() {
+        assert!(
+            with(|c| {
+                c.commit_retry_min_ms = 5_000;
+                c.commit_retry_max_ms = 5_000;
+            })
+            .is_ok()
+        );
+        let err = with(|c| {
+            c.commit_retry_min_ms = 5_000;
+            c.commit_retry_max_ms = 4_999;
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("commit_retry_max_ms"), "{err}");
+    }
+}

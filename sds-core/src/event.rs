@@ -386,8 +386,52 @@ mod tests {
         );
         assert!(events.is_empty());
         sender.send(due(10));
+        assert!(!events.is_empty());
         assert_eq!(events.try_recv(), Some(due(10)));
         assert_eq!(events.try_recv(), None);
+    }
+
+    #[test]
+    fn a_reported_lag_alone_keeps_the_stream_non_empty() {
+        let (sender, mut events) = Events::channel(1);
+        sender.send(due(0));
+        sender.send(due(1));
+        assert_eq!(events.try_recv(), Some(Event::Lagged { missed: 1 }));
+        assert!(!events.is_empty());
+        assert_eq!(events.try_recv(), Some(due(1)));
+        assert!(events.is_empty());
+        // Overflowing again: a lag waits to be reported before the newest event.
+        sender.send(due(2));
+        sender.send(due(3));
+        sender.send(due(4));
+        assert_eq!(events.len(), 1);
+        assert!(!events.is_empty());
+    }
+
+    #[test]
+    fn limits_read_as_what_they_bound() {
+        let names: Vec<String> = [
+            Limit::OutgoingBuffer,
+            Limit::OutgoingRepairs,
+            Limit::RepairAnswers,
+            Limit::PendingHistory,
+            Limit::UntrustedBloomFilter,
+            Limit::MarkMetIds,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "outgoing buffer",
+                "outgoing repair requests",
+                "repair answers",
+                "pending history (R2 queue)",
+                "untrusted bloom filter",
+                "ids per mark_dependencies_met",
+            ]
+        );
     }
 
     #[tokio::test]

@@ -732,8 +732,8 @@ impl Channel {
     /// Rebuilds the bloom filter when it holds too many ids. Inserts already clean it once it
     /// is over its maximum, so this timer pass is a backstop that normally finds nothing to
     /// do. The filter is not persisted, so this never needs a commit.
-    pub(crate) fn clean_bloom(&mut self) -> bool {
-        self.bloom.clean()
+    pub(crate) fn clean_bloom(&mut self) {
+        self.bloom.clean();
     }
 }
 

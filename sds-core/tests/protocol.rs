@@ -564,6 +564,18 @@ async fn sync_message_acks_but_is_not_logged() {
     assert_eq!(state.lamport, decoded.lamport_timestamp.unwrap());
 }
 
+// A manager says who it is, in its accessor and in its debug output.
+#[tokio::test]
+async fn a_manager_knows_its_participant_id() {
+    let alice = Peer::new("alice");
+    assert_eq!(alice.manager.participant_id(), "alice");
+    let debug = format!("{:?}", alice.manager);
+    assert!(
+        debug.starts_with("ReliabilityManager") && debug.contains("\"alice\""),
+        "{debug}"
+    );
+}
+
 // Ephemeral messages are delivered to the caller at once and leave no trace.
 #[tokio::test]
 async fn ephemeral_message_leaves_no_state() {
@@ -573,7 +585,14 @@ async fn ephemeral_message_leaves_no_state() {
         .manager
         .wrap_ephemeral(CH, "e1", b"typing".to_vec())
         .unwrap();
+    let decoded = decode_message(&bytes).unwrap();
+    assert_eq!(
+        (decoded.sender_id.as_str(), decoded.channel_id.as_str()),
+        ("alice", CH)
+    );
+    assert_eq!(decoded.message_id, "e1");
     let outcome = bob.receive(&bytes).await;
+    assert_eq!(outcome.channel, CH);
     assert_eq!(
         outcome.status,
         UnwrapStatus::Ephemeral {

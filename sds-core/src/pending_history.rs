@@ -129,6 +129,29 @@ impl PendingHistory {
 mod tests {
     use super::*;
 
+    /// An append offered by a failed flush may be stored: appended again and then evicted
+    /// before the next flush, its evict must reach the backend.
+    #[test]
+    fn an_offered_append_appended_again_keeps_a_later_evict() {
+        let mut pending = PendingHistory::default();
+        pending.queue_append("a");
+        pending.mark_offered();
+        pending.queue_append("a");
+        pending.queue_evict("a");
+        assert_eq!(pending.ordered(), (vec![], vec!["a"]));
+    }
+
+    /// An append never offered, queued twice and then evicted, leaves nothing: the backend
+    /// never saw the message.
+    #[test]
+    fn an_append_never_offered_is_cancelled_by_its_evict_however_often_queued() {
+        let mut pending = PendingHistory::default();
+        pending.queue_append("a");
+        pending.queue_append("a");
+        pending.queue_evict("a");
+        assert!(pending.is_empty());
+    }
+
     /// An id that was stored (its evict was queued), re-appended and evicted again before
     /// any flush may still be stored: the last evict must reach the backend.
     #[test]

@@ -410,6 +410,34 @@ mod tests {
         );
     }
 
+    /// Budgets are inclusive: a newcomer that exactly fills its sender's budget, or the
+    /// whole buffer's bytes, or takes the last message slot, fits without evicting.
+    #[test]
+    fn a_newcomer_that_exactly_fills_a_budget_fits() {
+        let size = message_size(&entry("a", "a1", 100).message);
+        let empty = IncomingBuffer::default();
+        assert_eq!(
+            empty.make_room("a", size, &budget(1, size, size)),
+            Some(vec![])
+        );
+        let mut buffer = IncomingBuffer::default();
+        buffer.push(entry("a", "a1", 100));
+        assert_eq!(
+            buffer.make_room("b", size, &budget(2, 2 * size, size)),
+            Some(vec![])
+        );
+        assert_eq!(
+            buffer.make_room("a", size, &budget(2, 2 * size, 2 * size)),
+            Some(vec![])
+        );
+        // One byte or one slot less, and the heaviest sender's oldest goes.
+        let a1 = Some(vec!["a1".to_string()]);
+        let room = |budget: Budget| buffer.make_room("a", size, &budget);
+        assert_eq!(room(budget(2, 2 * size - 1, 2 * size)), a1);
+        assert_eq!(room(budget(1, 2 * size, 2 * size)), a1);
+        assert_eq!(room(budget(2, 2 * size, 2 * size - 1)), a1);
+    }
+
     #[test]
     fn a_newcomer_that_cannot_fit_evicts_nothing() {
         let mut buffer = IncomingBuffer::default();

@@ -255,6 +255,32 @@ async fn empty_participant_disables_repair() {
     assert!(stored_meta(&anon).await.outgoing_repairs.is_empty());
 }
 
+// With SDS-R off, a peer's request for a message we hold schedules no answer either.
+#[tokio::test]
+async fn disabled_repair_answers_no_request() {
+    let config = ReliabilityConfig {
+        repair_enabled: false,
+        ..test_config()
+    };
+    let alice = Peer::with_config("alice", config);
+    alice.send(CH, "m1").await;
+    let request = SdsMessage {
+        sender_id: "carol".into(),
+        message_id: "c1".into(),
+        channel_id: CH.into(),
+        lamport_timestamp: Some(1),
+        repair_request: vec![HistoryEntry {
+            message_id: "m1".into(),
+            retrieval_hint: None,
+            sender_id: Some("alice".into()),
+        }],
+        content: Some(b"hi".to_vec()),
+        ..Default::default()
+    };
+    alice.receive(&encode_message(&request).unwrap()).await;
+    assert!(stored_meta(&alice).await.incoming_repairs.is_empty());
+}
+
 // A request that a buffered message waits for is never forgotten, however long it stays
 // unsent or unanswered: forgetting it would leave that message buffered forever.
 #[tokio::test]

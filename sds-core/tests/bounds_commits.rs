@@ -134,6 +134,40 @@ async fn r2_queue_stays_bounded_while_the_backend_fails() {
     honest_traffic_is_delivered_once_in_order(&mut bob, CH, "after", Some("m099999")).await;
 }
 
+/// The rewrite that replaces an overflowed R2 queue also removes what the log evicted
+/// during the outage: 20 messages stored, then 30 received while commits fail (the
+/// 10-entry log keeps the newest 10, the 5-entry queue overflows), and on recovery the
+/// stored history is exactly those 10.
+#[tokio::test]
+async fn the_history_rewrite_evicts_what_the_log_dropped_meanwhile() {
+    let config = ReliabilityConfig {
+        max_message_history: 10,
+        max_causal_history: 5,
+        max_pending_history: 5,
+        ..test_config()
+    };
+    let bob = Peer::with_config("bob", config);
+    bob.manager.join_channel(CH).await.unwrap();
+    let receive = |n: u64| {
+        let lamport = u64::try_from(bob.clock.now_ms()).unwrap() + n;
+        crafted("alice", CH, &format!("m{n:02}"), lamport, &[])
+    };
+    for n in 0..20 {
+        bob.manager.unwrap_received(&receive(n)).await.unwrap();
+    }
+    assert_eq!(bob.stored_history(CH).await.len(), 10);
+    bob.store.fail_always(Operation::Commit);
+    for n in 20..50 {
+        bob.manager.unwrap_received(&receive(n)).await.unwrap();
+    }
+    bob.store.clear_all();
+    bob.clock.advance(60_000);
+    bob.manager.sweep_outgoing().await;
+    let expected: Vec<String> = (40..50).map(|n| format!("m{n:02}")).collect();
+    assert_eq!(bob.state(CH).await.log, expected);
+    assert_eq!(bob.stored_history(CH).await, expected);
+}
+
 /// A failed commit is retried after `commit_retry_min_ms` (1 s), doubling up to
 /// `commit_retry_max_ms` (4 s): with an operation every 100 ms for 20 s, the backend sees 7
 /// attempts, at 0, 1, 3, 7, 11, 15 and 19 s (before: 200); the operations in between only

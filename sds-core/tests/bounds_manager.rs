@@ -188,6 +188,103 @@ async fn idle_channels_are_unloaded_and_come_back_on_use() {
     honest_traffic_is_delivered_once_in_order(&mut bob, "after", Some("before-3")).await;
 }
 
+/// Without `accept_any_channel`, a joined channel unloaded when idle is still the
+/// application's: the first network message after the unload loads it again and is
+/// delivered (nothing read it back first).
+#[tokio::test]
+async fn a_joined_channel_unloaded_when_idle_still_receives() {
+    let config = ReliabilityConfig {
+        channel_idle_unload_ms: Some(60_000),
+        ..test_config()
+    };
+    let mut bob = Peer::with_config("bob", config);
+    bob.manager.join_channel(CH).await.unwrap();
+    honest_traffic_is_delivered_once_in_order(&mut bob, "before", None).await;
+    bob.clock.advance(60_000);
+    assert_eq!(bob.manager.unload_idle_channels().await, 1);
+    assert!(bob.manager.open_channels().is_empty());
+
+    honest_traffic_is_delivered_once_in_order(&mut bob, "after", Some("before-3")).await;
+    assert_eq!(bob.manager.open_channels(), vec![CH]);
+}
+
+/// What counts as use for idle unloading: a received message and an application send do
+/// (the channel stays loaded 60 s past them), reads and sync builds do not (a channel only
+/// read and synced is unloaded 60 s after its last real use).
+#[tokio::test]
+async fn only_sends_and_received_messages_keep_a_channel_loaded() {
+    let config = ReliabilityConfig {
+        channel_idle_unload_ms: Some(60_000),
+        ..test_config()
+    };
+    let bob = Peer::with_config("bob", config);
+    bob.manager.join_channel(CH).await.unwrap();
+
+    bob.clock.advance(40_000);
+    let now = u64::try_from(bob.clock.now_ms()).unwrap();
+    bob.manager
+        .unwrap_received(&crafted("alice", CH, "a1", now, &[]))
+        .await
+        .unwrap();
+    bob.clock.advance(40_000);
+    assert_eq!(
+        bob.manager.unload_idle_channels().await,
+        0,
+        "received 40 s ago"
+    );
+    bob.send(CH, "b1").await;
+    bob.clock.advance(40_000);
+    assert_eq!(bob.manager.unload_idle_channels().await, 0, "sent 40 s ago");
+    // Unacknowledged messages keep a channel loaded; bob's is acknowledged by alice.
+    let ack = support::crafted_message("alice", CH, "a2", now + 80_001, &["b1"]);
+    bob.manager
+        .unwrap_received(&sds_codec::wire::encode_message(&ack).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        bob.manager
+            .channel_state(CH)
+            .await
+            .unwrap()
+            .outgoing
+            .is_empty()
+    );
+
+    for _ in 0..6 {
+        bob.clock.advance(10_000);
+        bob.manager.channel_state(CH).await.unwrap();
+        bob.manager.build_sync_message(CH).await.unwrap();
+    }
+    assert_eq!(
+        bob.manager.unload_idle_channels().await,
+        1,
+        "60 s of reads and syncs"
+    );
+    assert!(bob.manager.open_channels().is_empty());
+}
+
+/// A channel that is not joined refuses everything, even what would touch no state: our
+/// own message echoed back and an ephemeral message are dropped as `ChannelNotJoined`.
+#[tokio::test]
+async fn stateless_messages_for_an_unjoined_channel_are_refused_too() {
+    let mut bob = Peer::new("bob");
+    let own = crafted("bob", "elsewhere", "b1", 1, &[]);
+    let ephemeral = sds_codec::wire::encode_message(&sds_codec::wire::SdsMessage {
+        lamport_timestamp: None,
+        ..support::crafted_message("alice", "elsewhere", "e1", 0, &[])
+    })
+    .unwrap();
+    for bytes in [own, ephemeral] {
+        let outcome = bob.manager.unwrap_received(&bytes).await.unwrap();
+        assert_eq!(
+            outcome.status,
+            UnwrapStatus::Dropped(DropReason::ChannelNotJoined)
+        );
+    }
+    assert_eq!(drops(&bob.take_events()).len(), 2);
+    assert!(bob.manager.open_channels().is_empty());
+}
+
 /// Repair work is state the maintenance pass must keep running: a channel whose only
 /// business is a request for a lost message (nothing buffered, nothing unacknowledged)
 /// stays loaded however long it is idle, so the repair sweep keeps asking.

@@ -212,3 +212,86 @@ async fn a_wrap_rebuilds_only_the_last_snapshot_chunk() {
     );
     assert_eq!(old.message.as_ptr(), new.message.as_ptr());
 }
+
+/// Both bounds at once, with messages of two sizes: the message bound gives up the oldest
+/// first, and the byte bound then counts only what is left. With room for 3 messages and
+/// 3,500 B, a fourth small (~1,030 B) message gives up one, and a big (~2,030 B) one after
+/// it gives up two: the one the message bound took, then one more for the bytes.
+#[tokio::test]
+async fn message_and_byte_bounds_together_give_up_exactly_what_is_needed() {
+    let config = ReliabilityConfig {
+        max_outgoing_buffer: 3,
+        max_outgoing_buffer_bytes: 3_500,
+        max_causal_history: 0,
+        ..test_config()
+    };
+    let mut alice = Peer::with_config("alice", config);
+    for n in 0..4 {
+        alice.clock.advance(1);
+        alice
+            .manager
+            .wrap_outgoing(CH, id(n), vec![7; 1_000])
+            .await
+            .unwrap();
+    }
+    assert_eq!(alice.state(CH).await.outgoing, [id(1), id(2), id(3)]);
+    assert_eq!(give_ups(&alice.take_events()), (vec![id(0)], vec![1]));
+
+    alice.clock.advance(1);
+    alice
+        .manager
+        .wrap_outgoing(CH, id(4), vec![7; 2_000])
+        .await
+        .unwrap();
+    assert_eq!(alice.state(CH).await.outgoing, [id(3), id(4)]);
+    assert_eq!(
+        give_ups(&alice.take_events()),
+        (vec![id(1), id(2)], vec![2])
+    );
+
+    // What the buffer holds is what it counts: a ~130 B message still fits (~3,190 B).
+    alice.clock.advance(1);
+    alice
+        .manager
+        .wrap_outgoing(CH, id(5), vec![7; 100])
+        .await
+        .unwrap();
+    assert_eq!(alice.state(CH).await.outgoing, [id(3), id(4), id(5)]);
+    assert_eq!(give_ups(&alice.take_events()), (vec![], vec![]));
+}
+
+/// A retried wrap of a message the log no longer holds (the log keeps fewer messages than
+/// the outgoing buffer) is answered from the buffer: the message first sent, with its
+/// Lamport timestamp, and nothing new is logged or buffered.
+#[tokio::test]
+async fn a_retried_wrap_is_answered_from_the_buffer_after_the_log_evicted_it() {
+    let config = ReliabilityConfig {
+        max_message_history: 2,
+        max_causal_history: 2,
+        ..test_config()
+    };
+    let alice = Peer::with_config("alice", config);
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        alice.clock.advance(1);
+        sent.push(alice.send(CH, &id(n)).await);
+    }
+    let before = alice.state(CH).await;
+    assert_eq!(before.log, [id(3), id(4)]);
+    assert_eq!(before.outgoing.len(), 5);
+
+    alice.clock.advance(1);
+    let retried = alice
+        .manager
+        .wrap_outgoing(CH, id(0), format!("content of {}", id(0)).into_bytes())
+        .await
+        .unwrap();
+    let (retried, first) = (
+        decode_message(&retried).unwrap(),
+        decode_message(&sent[0]).unwrap(),
+    );
+    assert_eq!(retried.message_id, id(0));
+    assert_eq!(retried.lamport_timestamp, first.lamport_timestamp);
+    assert_eq!(retried.causal_history, first.causal_history);
+    assert_eq!(alice.state(CH).await, before);
+}

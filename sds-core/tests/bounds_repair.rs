@@ -13,7 +13,7 @@ use sds_core::codec::storage::ChannelMeta;
 use sds_core::codec::wire::{HistoryEntry, SdsMessage, decode_message, encode_message};
 use sds_core::repair_timing::request_at;
 use sds_core::{Clock, Event, Limit, ManualClock, Persistence, ReliabilityConfig, UnwrapStatus};
-use support::{Peer, START_MS, delivered_ids, new_store, repair_answers, test_config};
+use support::{Peer, START_MS, crafted, delivered_ids, new_store, repair_answers, test_config};
 
 const CH: &str = "room";
 const T_MIN: i64 = 10_000;
@@ -125,11 +125,17 @@ async fn hostile_syncs_cannot_grow_repair_requests_past_the_cap() {
     // awaited loss takes the place of a sync-revealed one, and goes out first.
     let a1 = alice.send(CH, "a1").await;
     let a2 = alice.send(CH, "a2").await;
+    bob.take_events();
     assert_eq!(
         bob.receive(&a2).await.status,
         UnwrapStatus::Buffered {
             missing: vec!["a1".into()]
         }
+    );
+    assert_eq!(
+        limit_dropped(&bob.take_events(), Limit::OutgoingRepairs),
+        1,
+        "the sync-revealed loss pushed out is reported"
     );
     let pending = pending_requests(&bob).await;
     assert_eq!(pending.len(), 1_000);
@@ -150,6 +156,34 @@ async fn hostile_syncs_cannot_grow_repair_requests_past_the_cap() {
     bob.receive(&alice.send(CH, "a3").await).await;
     assert_eq!(delivered_ids(&bob.take_events()), vec!["a1", "a2", "a3"]);
     assert!(bob.state(CH).await.incoming.is_empty());
+}
+
+/// When every pending request is for a dependency some buffered message waits for, a new
+/// awaited loss has nothing to push out: it is left unrequested and reported (dropped 1),
+/// and requested by the incoming sweep once a request leaves.
+#[tokio::test]
+async fn awaited_losses_past_the_cap_are_reported_and_requested_later() {
+    let config = ReliabilityConfig {
+        max_outgoing_repairs: 2,
+        ..test_config()
+    };
+    let mut bob = Peer::with_config("bob", config);
+    bob.join(CH).await;
+    let lamport = START_MS as u64;
+    for (n, lost) in ["x1", "x2"].iter().enumerate() {
+        let waiting = crafted("alice", CH, &format!("w{n}"), lamport + 10, &[lost]);
+        bob.receive(&waiting).await;
+    }
+    assert_eq!(pending_requests(&bob).await, ["x1", "x2"]);
+    bob.take_events();
+    bob.receive(&crafted("alice", CH, "w2", lamport + 10, &["x3"]))
+        .await;
+    assert_eq!(pending_requests(&bob).await, ["x1", "x2"]);
+    assert_eq!(limit_dropped(&bob.take_events(), Limit::OutgoingRepairs), 1);
+
+    bob.receive(&crafted("alice", CH, "x1", lamport, &[])).await;
+    bob.manager.sweep_incoming().await;
+    assert_eq!(pending_requests(&bob).await, ["x2", "x3"]);
 }
 
 /// One peer asking for our whole log (1,000 messages) every 5 s for two minutes: each
@@ -333,6 +367,84 @@ async fn a_repeated_peer_request_postpones_ours_once_per_cycle() {
     assert_eq!(delivered_ids(&bob.take_events()), vec!["m1", "m2"]);
     assert!(pending_requests(&bob).await.is_empty());
     alice.take_events();
+}
+
+/// A peer's request in the very millisecond our own request was scheduled cannot move
+/// it, and so does not use up the cycle's one postponement: a request 5 s later still
+/// postpones ours by those 5 s.
+#[tokio::test]
+async fn a_request_that_cannot_postpone_ours_leaves_the_postponement_unused() {
+    let clock = ManualClock::new(START_MS);
+    let alice = Peer::with("alice", test_config(), new_store(), clock.clone());
+    let bob = Peer::with("bob", test_config(), new_store(), clock.clone());
+    alice.send(CH, "m1").await;
+    bob.receive(&alice.send(CH, "m2").await).await;
+    bob.receive(&request_for("mallory", "nag-0", &["m1".to_string()]))
+        .await;
+    let first_due = request_at(START_MS, "bob", "m1", T_MIN as u64, T_MAX as u64);
+    assert_eq!(
+        meta(&bob).await.outgoing_repairs[0].request_at_ms,
+        first_due
+    );
+    clock.advance(5_000);
+    bob.receive(&request_for("mallory", "nag-1", &["m1".to_string()]))
+        .await;
+    assert_eq!(
+        meta(&bob).await.outgoing_repairs[0].request_at_ms,
+        first_due + 5_000
+    );
+}
+
+/// The per-sender budget holds inside one request too: with 3 answers a minute for a
+/// sender, a request naming 5 logged messages gets 3 answers, and 2 are reported refused.
+#[tokio::test]
+async fn one_request_gets_no_more_than_the_senders_budget() {
+    let config = ReliabilityConfig {
+        max_repair_answers_per_sender: 3,
+        ..test_config()
+    };
+    let clock = ManualClock::new(START_MS);
+    let mut alice = Peer::with("alice", config, new_store(), clock.clone());
+    let ids: Vec<String> = (0..5).map(|n| format!("m{n}")).collect();
+    for id in &ids {
+        alice.send(CH, id).await;
+    }
+    alice.take_events();
+    alice.receive(&request_for("carol", "ask", &ids)).await;
+    assert_eq!(limit_dropped(&alice.take_events(), Limit::RepairAnswers), 2);
+    clock.advance(T_MAX);
+    alice.manager.sweep_repairs().await;
+    assert_eq!(repair_answers(&alice.take_events()).len(), 3);
+}
+
+/// A sender's window opens with its first answer, not with a request we could not answer:
+/// asking for an unknown id at 0 s, then for 3 logged messages at 59 s (the budget of 3),
+/// carol gets nothing more at 60 s: her window runs from 59 s.
+#[tokio::test]
+async fn a_request_answered_with_nothing_opens_no_window() {
+    let config = ReliabilityConfig {
+        max_repair_answers_per_sender: 3,
+        ..test_config()
+    };
+    let clock = ManualClock::new(START_MS);
+    let mut alice = Peer::with("alice", config, new_store(), clock.clone());
+    let ids: Vec<String> = (0..6).map(|n| format!("m{n}")).collect();
+    for id in &ids {
+        alice.send(CH, id).await;
+    }
+    alice
+        .receive(&request_for("carol", "ask-0", &["unknown".to_string()]))
+        .await;
+    clock.advance(59_000);
+    alice
+        .receive(&request_for("carol", "ask-1", &ids[..3]))
+        .await;
+    clock.advance(1_000);
+    alice.take_events();
+    alice
+        .receive(&request_for("carol", "ask-2", &ids[3..]))
+        .await;
+    assert_eq!(limit_dropped(&alice.take_events(), Limit::RepairAnswers), 3);
 }
 
 /// A held answer is an id, not a copy: the snapshot stores it with no bytes, the answer is

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sds_codec::wire::{SdsMessage, decode_message};
+use sds_core::bloom::BloomFilter;
 use sds_core::persistence::fault::{FaultInjector, Operation};
 use sds_core::persistence::memory::{MemoryPersistence, MemoryStore};
 use sds_core::{ChannelState, ManualClock, ReliabilityManager, SdsError, UnwrapStatus};
@@ -227,6 +228,23 @@ async fn retries_return_the_message_wrapped_and_conflicts_stay_refused() {
         .wrap_outgoing(CH, "b1", b"content of b1".to_vec())
         .await;
     assert!(matches!(taken, Err(SdsError::DuplicateMessageId { .. })));
+    // An older message comes back with the filter of now, which knows bob's message (the
+    // last wrap's filter, m2's, predates it).
+    let again = decode_message(
+        &alice
+            .wrap_outgoing(CH, "m1", b"one".to_vec())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let config = test_config();
+    let filter = BloomFilter::from_bytes(
+        config.bloom_capacity,
+        config.bloom_error_rate,
+        again.bloom_filter.as_deref().unwrap(),
+    )
+    .unwrap();
+    assert!(filter.contains("b1"));
 
     let held = state(&alice).await;
     assert_eq!(held.log, ["m1", "m2", "b1"]);

@@ -162,6 +162,24 @@ async fn a_fenced_managers_shutdown_says_its_state_was_not_written() {
     new.shutdown().await.unwrap();
 }
 
+/// A manager that knows it is fenced (a removal was refused) but owes the backend nothing
+/// (its last write landed before the newer manager claimed) shuts down cleanly: there is
+/// no state to report lost.
+#[tokio::test]
+async fn a_fenced_manager_with_nothing_unwritten_shuts_down_cleanly() {
+    let store = MemoryStore::new();
+    let clock = ManualClock::new(START_MS);
+    let (old, _old_events) = started(instance(&store), &clock).await;
+    send(&old, "m1").await;
+    let (new, _new_events) = started(instance(&store), &clock).await;
+    send(&new, "m2").await;
+    old.remove_channel(CH).await.unwrap_err();
+    assert_eq!(old.open_channels(), [CH]);
+
+    old.shutdown().await.unwrap();
+    new.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn build_claims_at_the_first_backend_call() {
     let store = MemoryStore::new();

@@ -1045,3 +1045,56 @@ async fn failed_hint_save_is_retried() {
     );
     assert_eq!(asked.lock().unwrap().get("m1"), Some(&1));
 }
+
+// Retrieval hints are saved only after the commit of the operation that gathered them, and
+// never while commits back off: hints gathered while the backend fails commits wait (0
+// saves) and are all stored by the first write after it is back; a shutdown whose last
+// flush fails saves none either.
+#[tokio::test]
+async fn hints_wait_for_a_successful_commit() {
+    let hinted_peer = |id: &str| {
+        let (provider, _) = counting_provider();
+        Peer::with_hints(
+            id,
+            test_config(),
+            new_store(),
+            ManualClock::new(START_MS),
+            provider,
+        )
+    };
+    let alice = hinted_peer("alice");
+    alice.send(CH, "m1").await;
+    alice.store.fail_always(Operation::Commit);
+    alice.clock.advance(1);
+    alice.send(CH, "m2").await; // m1's hint: this commit fails
+    alice.clock.advance(100);
+    alice.send(CH, "m3").await; // m2's hint: commits back off, nothing is written
+    assert_eq!(alice.store.calls(Operation::SetRetrievalHint), 0);
+
+    alice.store.clear_all();
+    alice.clock.advance(RETRY_MS);
+    alice.send(CH, "m4").await;
+    let stored = support::stored_data(&alice.store, CH).await;
+    let hints: Vec<(&str, Option<Vec<u8>>)> = stored
+        .history
+        .iter()
+        .map(|entry| (entry.message_id(), entry.retrieval_hint.clone()))
+        .collect();
+    assert_eq!(
+        hints,
+        vec![
+            ("m1", hint("m1")),
+            ("m2", hint("m2")),
+            ("m3", hint("m3")),
+            ("m4", None)
+        ]
+    );
+
+    let bob = hinted_peer("bob");
+    bob.send(CH, "b1").await;
+    bob.store.fail_always(Operation::Commit);
+    bob.clock.advance(1);
+    bob.send(CH, "b2").await; // b1's hint: this commit fails
+    assert!(bob.manager.shutdown().await.is_err());
+    assert_eq!(bob.store.calls(Operation::SetRetrievalHint), 0);
+}

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "rocksdb")]
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -31,6 +32,7 @@ fn assert_error(output: &Output, code: i32, needle: &str) {
 }
 
 /// Every entry under `dir` with its size and modification time, sorted.
+#[cfg(feature = "rocksdb")]
 fn tree(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

@@ -577,7 +577,7 @@ impl Channel {
         self.evict_incoming(&evicted);
         self.clear_repairs(&id);
         self.bloom.insert(&id);
-        let (_, left_out) = self.schedule_repairs(now, &dependencies.unknown, true);
+        let left_out = self.schedule_repairs(now, &dependencies.unknown, true);
         self.report_unrequested(left_out);
         let mut missing_ids: Vec<String> = dependencies
             .unknown
@@ -688,17 +688,17 @@ impl Channel {
     /// Also re-arms SDS-R for dependencies that are still missing but no longer have a
     /// pending request: a request goes out once, and if its answer is lost too the message
     /// would otherwise wait forever.
-    pub(crate) fn sweep_incoming(&mut self, now: UnixMillis) -> bool {
-        let rearmed = self.rearm_repairs(now);
+    pub(crate) fn sweep_incoming(&mut self, now: UnixMillis) {
+        self.rearm_repairs(now);
         let Some(timeout) = self.config().lost_dependency_timeout_ms else {
-            return rearmed;
+            return;
         };
         let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
         let expired = self
             .incoming
             .take_where(|entry| now.saturating_sub(entry.received_at) >= timeout);
         if expired.is_empty() {
-            return rearmed;
+            return;
         }
         for entry in expired {
             let id = entry.message.message_id.clone();
@@ -726,7 +726,6 @@ impl Channel {
             self.cascade(met);
         }
         self.meta_dirty = true;
-        true
     }
 
     /// Rebuilds the bloom filter when it holds too many ids. Inserts already clean it once it

@@ -174,15 +174,6 @@ impl IntoIterator for OutgoingBuffer {
     }
 }
 
-impl<'a> IntoIterator for &'a OutgoingBuffer {
-    type Item = &'a Outgoing;
-    type IntoIter = std::slice::Iter<'a, Outgoing>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter()
-    }
-}
-
 /// What the channel keeps about the messages it sent, beside the buffer itself.
 ///
 /// Entries leave the buffer from several places (acknowledgements, sweeps, the bounds), so
@@ -339,9 +330,9 @@ impl Channel {
         Ok(Some(encode_message(&message)?))
     }
 
-    /// Resends unacknowledged messages whose interval passed, or gives up on them.
-    /// Returns whether anything changed.
-    pub(crate) fn sweep_outgoing(&mut self, now: UnixMillis) -> bool {
+    /// Resends unacknowledged messages whose interval passed, or gives up on them; marks
+    /// the snapshot dirty when it did either.
+    pub(crate) fn sweep_outgoing(&mut self, now: UnixMillis) {
         let interval = i64::try_from(self.config().resend_interval_ms).unwrap_or(i64::MAX);
         let max_attempts = self.config().max_resend_attempts;
         let mut changed = false;
@@ -390,6 +381,63 @@ impl Channel {
             }
         }
         self.meta_dirty |= changed;
-        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sds_codec::wire::SdsMessage;
+
+    use super::*;
+    use crate::channel::snapshot::SnapshotCache;
+
+    fn entry(cache: &mut SnapshotCache, id: &str) -> Outgoing {
+        let message = SdsMessage {
+            message_id: id.to_string(),
+            ..SdsMessage::default()
+        };
+        let stored = cache.store(&message);
+        Outgoing::new(message, stored, 0)
+    }
+
+    /// The ledger rebuilds its id set from the buffer only once departed ids outnumber
+    /// twice the buffer plus 64: with 3 buffered, 70 ids are kept and a 71st triggers it.
+    #[test]
+    fn the_ledger_forgets_departed_ids_past_twice_the_buffer_plus_64() {
+        let mut cache = SnapshotCache::default();
+        let mut buffer = OutgoingBuffer::default();
+        let mut ledger = OutgoingLedger::default();
+        for n in 0..3 {
+            let live = entry(&mut cache, &format!("live-{n}"));
+            ledger.add(&live);
+            buffer.push(live);
+        }
+        for n in 0..67 {
+            ledger.add(&entry(&mut cache, &format!("gone-{n}")));
+        }
+        ledger.prune(&buffer);
+        assert_eq!(ledger.ids.len(), 70, "within 2 x 3 + 64: kept");
+
+        ledger.add(&entry(&mut cache, "gone-67"));
+        ledger.prune(&buffer);
+        let mut kept: Vec<&str> = ledger.ids.iter().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["live-0", "live-1", "live-2"]);
+    }
+
+    /// Up to 64 changed chunks are listed, each once; the 65th turns the list into "all".
+    #[test]
+    fn changed_chunks_are_listed_up_to_64() {
+        let mut changed = Changed::Chunks(Vec::new());
+        for chunk in 0..64 {
+            changed.mark(chunk);
+            changed.mark(chunk);
+        }
+        changed.mark(3);
+        assert_eq!(changed, Changed::Chunks((0..64).collect()));
+        assert!(!changed.contains(64));
+        changed.mark(64);
+        assert_eq!(changed, Changed::All);
+        assert!(changed.contains(64));
     }
 }

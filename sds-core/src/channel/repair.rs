@@ -177,19 +177,17 @@ impl Channel {
     /// `max_outgoing_repairs`. With `awaited` (a buffered message waits for them) an entry
     /// that no buffered message waits for makes room when the cap is reached.
     ///
-    /// Returns how many entries were added, and how many losses are left unrequested
-    /// (not scheduled, or pushed out).
+    /// Returns how many losses are left unrequested (not scheduled, or pushed out).
     pub(super) fn schedule_repairs(
         &mut self,
         now: UnixMillis,
         missing: &[HistoryEntry],
         awaited: bool,
-    ) -> (usize, usize) {
+    ) -> usize {
         if !self.settings.repair_active() {
-            return (0, 0);
+            return 0;
         }
         let cap = self.config().max_outgoing_repairs;
-        let mut added = 0;
         let mut left_out = 0;
         // Computed once the cap bites, and only then: the common case never pays for it.
         let mut displaceable: Option<Vec<(u32, String)>> = None;
@@ -236,10 +234,9 @@ impl Channel {
                 entry.message_id.clone(),
                 OutgoingRepair::new(entry.clone(), request_at),
             );
-            added += 1;
             self.meta_dirty = true;
         }
-        (added, left_out)
+        left_out
     }
 
     /// Reports losses that [`Self::schedule_repairs`] left unrequested.
@@ -525,7 +522,7 @@ impl Channel {
         if missing.is_empty() || missing.len() > self.config().max_missing_dependencies {
             return;
         }
-        let (_, left_out) = self.schedule_repairs(now, &missing, false);
+        let left_out = self.schedule_repairs(now, &missing, false);
         self.report_unrequested(left_out);
         self.events.push(Event::MissingDependencies {
             channel: self.id.clone(),
@@ -537,9 +534,9 @@ impl Channel {
     /// Re-arms SDS-R for dependencies of buffered messages that have no request entry
     /// (given up on, left out at the cap, or restored from a snapshot without one). Losses
     /// still left out were reported when first found, so this reports nothing.
-    pub(super) fn rearm_repairs(&mut self, now: UnixMillis) -> bool {
+    pub(super) fn rearm_repairs(&mut self, now: UnixMillis) {
         if !self.settings.repair_active() {
-            return false;
+            return;
         }
         // A dependency that sits in our own buffer arrived already: it waits for its own
         // dependencies, and asking peers for it again would only add traffic.
@@ -561,14 +558,13 @@ impl Channel {
             })
             .cloned()
             .collect();
-        let (added, _) = self.schedule_repairs(now, &unrequested, true);
-        added > 0
+        self.schedule_repairs(now, &unrequested, true);
     }
 
     /// Answers due repair requests, and gives up on sync-revealed losses that stayed
     /// unanswered through [`REQUESTS_BEFORE_GIVING_UP`] requests and that no buffered
     /// message waits for.
-    pub(crate) fn sweep_repairs(&mut self, now: UnixMillis) -> bool {
+    pub(crate) fn sweep_repairs(&mut self, now: UnixMillis) {
         let mut changed = false;
         let due: Vec<String> = self
             .incoming_repairs
@@ -615,7 +611,6 @@ impl Channel {
             changed = true;
         }
         self.meta_dirty |= changed;
-        changed
     }
 }
 
@@ -651,5 +646,36 @@ mod tests {
         // Expired windows are dropped before live ones.
         budgets.record("late", 70_000, 1, WINDOW, 10);
         assert_eq!(budgets.windows.len(), 1);
+    }
+
+    fn tracked(budgets: &AnswerBudgets) -> Vec<&str> {
+        let mut senders: Vec<&str> = budgets.windows.keys().map(String::as_str).collect();
+        senders.sort_unstable();
+        senders
+    }
+
+    /// A window expires exactly `window_ms` after it opened: making room for a new sender
+    /// drops both windows that old (not only the oldest), and keeps the younger one.
+    #[test]
+    fn windows_expire_exactly_at_their_end_when_room_is_made() {
+        let mut budgets = AnswerBudgets::default();
+        budgets.record("a", 0, 1, WINDOW, 3);
+        budgets.record("a2", 0, 1, WINDOW, 3);
+        budgets.record("b", 10_000, 1, WINDOW, 3);
+        budgets.record("c", 60_000, 1, WINDOW, 3);
+        assert_eq!(tracked(&budgets), ["b", "c"]);
+    }
+
+    /// A sender already tracked is counted in its own window even when the table is full:
+    /// nobody's window is dropped for it.
+    #[test]
+    fn a_tracked_sender_never_makes_room() {
+        let mut budgets = AnswerBudgets::default();
+        budgets.record("a", 0, 1, WINDOW, 2);
+        budgets.record("b", 1, 1, WINDOW, 2);
+        budgets.record("a", 2, 1, WINDOW, 2);
+        assert_eq!(tracked(&budgets), ["a", "b"]);
+        assert_eq!(budgets.remaining("a", 2, 100, WINDOW), 98);
+        assert_eq!(budgets.remaining("b", 2, 100, WINDOW), 99);
     }
 }

@@ -239,14 +239,14 @@ impl Stored {
         self.bytes.len()
     }
 
-    /// Whether `bytes` is this very encoding (the same shared buffer), not merely equal
-    /// bytes: a cached snapshot entry holds a reference to the buffer, so the address
-    /// cannot be reused by another message while the comparison matters.
     /// The snapshot chunk this message belongs to.
     pub(crate) fn chunk(&self) -> u64 {
         self.seq / CHUNK
     }
 
+    /// Whether `bytes` is this very encoding (the same shared buffer), not merely equal
+    /// bytes: a cached snapshot entry holds a reference to the buffer, so the address
+    /// cannot be reused by another message while the comparison matters.
     fn is(&self, bytes: &Bytes) -> bool {
         !bytes.is_empty()
             && bytes.len() == self.bytes.len()
@@ -345,7 +345,8 @@ mod tests {
     use std::sync::Arc;
 
     use sds_codec::storage::{
-        Bytes, ChannelData, ChannelMeta, IncomingEntry, OutgoingEntry, encode_buffered_message,
+        Bytes, ChannelData, ChannelMeta, IncomingEntry, LoggedMessage, OutgoingEntry,
+        OutgoingRepairEntry, encode_buffered_message,
     };
     use sds_codec::wire::{HistoryEntry, SdsMessage};
 
@@ -403,10 +404,13 @@ mod tests {
         let unchanged = alice.snapshot_meta();
         assert_eq!(shared(&first, &unchanged), [true, true]);
 
-        alice.outgoing.get_mut(3).unwrap().possible_acks = 1;
+        let resent = alice.outgoing.get_mut(3).unwrap();
+        resent.possible_acks = 1;
+        resent.resend_attempts = 2;
         let counted = alice.snapshot_meta();
         assert_eq!(shared(&unchanged, &counted), [false, true]);
         assert_eq!(counted.outgoing[3].possible_acks, 1);
+        assert_eq!(counted.outgoing[3].resend_attempts, 2);
 
         alice.outgoing.remove(35);
         let acked = alice.snapshot_meta();
@@ -414,12 +418,144 @@ mod tests {
         assert_eq!(acked.outgoing.len(), 39);
         assert!(!ids(&acked).contains(&"m35".to_string()));
 
+        // The first chunk empties: the second is still matched to its cached copy.
+        alice.outgoing.drain_oldest(32);
+        let drained = alice.snapshot_meta();
+        assert_eq!(shared(&acked, &drained), [true]);
+        assert_eq!(drained.outgoing.len(), 7);
+
         let data = ChannelData {
             meta: Some(acked.clone()),
             history: Vec::new(),
         };
         let mut restored = Channel::restore("room", settings("alice"), data).unwrap();
         assert_eq!(restored.snapshot_meta(), acked);
+    }
+
+    /// A chunk that lost one entry and gained another of the same size, sent in the same
+    /// millisecond (every field but the bytes equal), is rebuilt: entries are matched by
+    /// their encoding, not by their fields.
+    #[test]
+    fn a_chunk_with_an_entry_replaced_is_rebuilt() {
+        let mut alice = Channel::new("room", settings("alice")).unwrap();
+        for n in 0..40 {
+            alice
+                .wrap(NOW, format!("m{n:02}"), b"hi".to_vec(), None)
+                .unwrap();
+        }
+        let before = alice.snapshot_meta();
+        alice.outgoing.remove(35);
+        alice
+            .wrap(NOW, "m40".to_string(), b"hi".to_vec(), None)
+            .unwrap();
+        let after = alice.snapshot_meta();
+        assert_eq!(shared(&before, &after), [true, false]);
+        let expected: Vec<String> = (0..41)
+            .filter(|n| *n != 35)
+            .map(|n| format!("m{n:02}"))
+            .collect();
+        assert_eq!(ids(&after), expected);
+    }
+
+    /// The incoming buffer reports no changes, so its entries are compared: an unchanged
+    /// buffer's snapshot shares every chunk with the one before.
+    #[test]
+    fn an_unchanged_incoming_buffer_is_shared_between_snapshots() {
+        let mut bob = Channel::new("room", settings("bob")).unwrap();
+        for n in 0..40 {
+            let waiting = SdsMessage {
+                sender_id: "alice".into(),
+                message_id: format!("a{n:02}"),
+                channel_id: "room".into(),
+                lamport_timestamp: Some(n + 2),
+                causal_history: vec![HistoryEntry {
+                    message_id: "lost".into(),
+                    ..Default::default()
+                }],
+                content: Some(b"hi".to_vec()),
+                ..Default::default()
+            };
+            bob.unwrap(NOW, waiting);
+        }
+        let before = bob.snapshot_meta();
+        let after = bob.snapshot_meta();
+        assert_eq!(after.incoming.len(), 40);
+        assert_eq!(after.incoming.chunks().len(), 2);
+        for chunk in after.incoming.chunks() {
+            assert!(
+                before
+                    .incoming
+                    .chunks()
+                    .iter()
+                    .any(|old| Arc::ptr_eq(old, chunk))
+            );
+        }
+    }
+
+    /// A history stored without its snapshot (the snapshot was lost, or never written)
+    /// restores the clock from the newest logged message, so the next send is stamped past
+    /// it.
+    #[test]
+    fn the_clock_restores_from_the_history_without_a_snapshot() {
+        let logged = |id: &str, lamport: u64| LoggedMessage {
+            message: Some(SdsMessage {
+                sender_id: "alice".into(),
+                message_id: id.into(),
+                channel_id: "room".into(),
+                lamport_timestamp: Some(lamport),
+                content: Some(b"hi".to_vec()),
+                ..Default::default()
+            }),
+            retrieval_hint: None,
+        };
+        let data = ChannelData {
+            meta: None,
+            history: vec![logged("a1", 5), logged("a2", 9_000)],
+        };
+        let restored = Channel::restore("room", settings("bob"), data).unwrap();
+        assert_eq!(restored.lamport, 9_000);
+    }
+
+    /// Stored repair requests past a lowered `max_outgoing_repairs` are trimmed on restore,
+    /// keeping the soonest due (2 of 5 here).
+    #[test]
+    fn restored_repair_requests_are_trimmed_to_the_cap() {
+        let settings = Arc::new(Settings {
+            participant_id: "bob".into(),
+            config: ReliabilityConfig {
+                bloom_capacity: 200,
+                max_outgoing_repairs: 2,
+                ..ReliabilityConfig::default()
+            },
+        });
+        let meta = ChannelMeta {
+            outgoing_repairs: [50, 10, 40, 20, 30]
+                .iter()
+                .map(|due| OutgoingRepairEntry {
+                    entry: Some(HistoryEntry {
+                        message_id: format!("lost-{due}"),
+                        ..Default::default()
+                    }),
+                    request_at_ms: NOW + due,
+                })
+                .collect(),
+            ..ChannelMeta::empty()
+        };
+        let data = ChannelData {
+            meta: Some(meta),
+            history: Vec::new(),
+        };
+        let restored = Channel::restore("room", settings, data).unwrap();
+        let kept: Vec<&str> = restored
+            .outgoing_repairs
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(kept, ["lost-10", "lost-20"]);
+        assert!(
+            restored.meta_dirty,
+            "the trim is saved with the next commit"
+        );
     }
 
     /// A buffered message's missing dependencies shrink as they are met, and the snapshot

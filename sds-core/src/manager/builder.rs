@@ -121,3 +121,19 @@ impl ManagerBuilder {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ReliabilityManager;
+
+    /// The builder's Debug output names the participant and the configuration (the
+    /// backend, clock and hint provider are trait objects and are left out).
+    #[test]
+    fn debug_shows_the_participant_and_the_configuration() {
+        let shown = format!("{:?}", ReliabilityManager::builder("alice"));
+        assert!(shown.starts_with("ManagerBuilder {"), "{shown}");
+        assert!(shown.contains("participant_id: \"alice\""), "{shown}");
+        assert!(shown.contains("max_channels: 1000"), "{shown}");
+        assert!(shown.ends_with(", .. }"), "{shown}");
+    }
+}

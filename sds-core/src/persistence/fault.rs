@@ -636,6 +636,19 @@ mod tests {
             .unwrap();
     }
 
+    /// Clearing one operation disarms its channel hangs and leaves other operations'.
+    #[test]
+    fn clear_disarms_only_the_hangs_of_its_operation() {
+        let faults = FaultInjector::new(MemoryPersistence::new());
+        faults.hang_channel(Operation::Commit, "a");
+        faults.hang_channel(Operation::LoadChannel, "b");
+        faults.clear(Operation::Commit);
+        assert_eq!(
+            *faults.hung_channels(),
+            [(Operation::LoadChannel, "b".to_string())]
+        );
+    }
+
     #[test]
     fn is_send_and_sync() {
         fn check<T: Send + Sync>() {}

@@ -71,6 +71,13 @@ mod tests {
         }
         assert_eq!(take_varint(&[0x80]), None);
         assert_eq!(take_varint(&[0xff; 11]), None);
+        // Ten bytes reach bit 63; a tenth byte with any higher bit set overflows.
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        assert_eq!(take_varint(&max), Some((u64::MAX, &[][..])));
+        let mut over = vec![0xff; 9];
+        over.push(0x02);
+        assert_eq!(take_varint(&over), None);
     }
 
     #[test]

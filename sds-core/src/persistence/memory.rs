@@ -435,6 +435,18 @@ mod tests {
         data.history.iter().map(LoggedMessage::message_id).collect()
     }
 
+    /// A backend reports the namespace it is bound to and the store it shares: what one
+    /// writes, a backend of another namespace over `store()` lists.
+    #[tokio::test]
+    async fn a_backend_knows_its_namespace_and_store() {
+        let backend = MemoryStore::new().namespace("tenant-a");
+        assert_eq!(backend.namespace(), "tenant-a");
+        backend.save_channel_meta("ch", &meta(1)).await.unwrap();
+        assert_eq!(backend.store().namespaces().unwrap(), ["tenant-a"]);
+        let neighbour = backend.store().namespace("tenant-b");
+        assert_eq!(neighbour.store().namespaces().unwrap(), ["tenant-a"]);
+    }
+
     #[tokio::test]
     async fn unknown_channel_loads_empty() {
         let backend = MemoryPersistence::new();

@@ -395,20 +395,26 @@ async fn a_request_that_cannot_postpone_ours_leaves_the_postponement_unused() {
     );
 }
 
-/// The per-sender budget holds inside one request too: with 3 answers a minute for a
-/// sender, a request naming 5 logged messages gets 3 answers, and 2 are reported refused.
-#[tokio::test]
-async fn one_request_gets_no_more_than_the_senders_budget() {
+/// Alice with `max_repair_answers_per_sender` = 3 and `count` messages of her own logged.
+async fn logged_with_sender_budget_of_3(count: usize) -> (ManualClock, Peer, Vec<String>) {
     let config = ReliabilityConfig {
         max_repair_answers_per_sender: 3,
         ..test_config()
     };
     let clock = ManualClock::new(START_MS);
-    let mut alice = Peer::with("alice", config, new_store(), clock.clone());
-    let ids: Vec<String> = (0..5).map(|n| format!("m{n}")).collect();
+    let alice = Peer::with("alice", config, new_store(), clock.clone());
+    let ids: Vec<String> = (0..count).map(|n| format!("m{n}")).collect();
     for id in &ids {
         alice.send(CH, id).await;
     }
+    (clock, alice, ids)
+}
+
+/// The per-sender budget holds inside one request too: with 3 answers a minute for a
+/// sender, a request naming 5 logged messages gets 3 answers, and 2 are reported refused.
+#[tokio::test]
+async fn one_request_gets_no_more_than_the_senders_budget() {
+    let (clock, mut alice, ids) = logged_with_sender_budget_of_3(5).await;
     alice.take_events();
     alice.receive(&request_for("carol", "ask", &ids)).await;
     assert_eq!(limit_dropped(&alice.take_events(), Limit::RepairAnswers), 2);
@@ -422,16 +428,7 @@ async fn one_request_gets_no_more_than_the_senders_budget() {
 /// carol gets nothing more at 60 s: her window runs from 59 s.
 #[tokio::test]
 async fn a_request_answered_with_nothing_opens_no_window() {
-    let config = ReliabilityConfig {
-        max_repair_answers_per_sender: 3,
-        ..test_config()
-    };
-    let clock = ManualClock::new(START_MS);
-    let mut alice = Peer::with("alice", config, new_store(), clock.clone());
-    let ids: Vec<String> = (0..6).map(|n| format!("m{n}")).collect();
-    for id in &ids {
-        alice.send(CH, id).await;
-    }
+    let (clock, mut alice, ids) = logged_with_sender_budget_of_3(6).await;
     alice
         .receive(&request_for("carol", "ask-0", &["unknown".to_string()]))
         .await;

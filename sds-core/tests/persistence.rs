@@ -944,6 +944,16 @@ fn hint(id: &str) -> Option<Vec<u8>> {
     Some(format!("hint-{id}").into_bytes())
 }
 
+/// The stored history of the channel as (id, retrieval hint) pairs, oldest first.
+async fn stored_hints(store: &support::Store) -> Vec<(String, Option<Vec<u8>>)> {
+    support::stored_data(store, CH)
+        .await
+        .history
+        .into_iter()
+        .map(|entry| (entry.message_id().to_string(), entry.retrieval_hint))
+        .collect()
+}
+
 // The hint provider is asked once per message; hints are persisted on the history entry,
 // reused after a restart without asking again, and carried in the causal history.
 #[tokio::test]
@@ -976,19 +986,13 @@ async fn retrieval_hints_are_asked_once_persisted_and_reused() {
         HashMap::from([("m1".into(), 1), ("m2".into(), 1), ("m3".into(), 1)])
     );
 
-    let stored = support::stored_data(&store, CH).await;
-    let stored_hints: Vec<(&str, Option<Vec<u8>>)> = stored
-        .history
-        .iter()
-        .map(|entry| (entry.message_id(), entry.retrieval_hint.clone()))
-        .collect();
     assert_eq!(
-        stored_hints,
-        vec![
-            ("m1", hint("m1")),
-            ("m2", hint("m2")),
-            ("m3", hint("m3")),
-            ("m4", None),
+        stored_hints(&store).await,
+        [
+            ("m1".to_string(), hint("m1")),
+            ("m2".to_string(), hint("m2")),
+            ("m3".to_string(), hint("m3")),
+            ("m4".to_string(), None),
         ]
     );
 
@@ -1074,19 +1078,13 @@ async fn hints_wait_for_a_successful_commit() {
     alice.store.clear_all();
     alice.clock.advance(RETRY_MS);
     alice.send(CH, "m4").await;
-    let stored = support::stored_data(&alice.store, CH).await;
-    let hints: Vec<(&str, Option<Vec<u8>>)> = stored
-        .history
-        .iter()
-        .map(|entry| (entry.message_id(), entry.retrieval_hint.clone()))
-        .collect();
     assert_eq!(
-        hints,
-        vec![
-            ("m1", hint("m1")),
-            ("m2", hint("m2")),
-            ("m3", hint("m3")),
-            ("m4", None)
+        stored_hints(&alice.store).await,
+        [
+            ("m1".to_string(), hint("m1")),
+            ("m2".to_string(), hint("m2")),
+            ("m3".to_string(), hint("m3")),
+            ("m4".to_string(), None),
         ]
     );
 

@@ -224,24 +224,29 @@ async fn mark_dependencies_met_cancels_request() {
     assert!(stored_meta(&carol).await.outgoing_repairs.is_empty());
 }
 
-// Requests for messages we do not hold are not answered.
-#[tokio::test]
-async fn only_logged_messages_are_answered() {
-    let bob = Peer::new("bob");
-    let request = SdsMessage {
+/// Carol's content message carrying a repair request for alice's `message_id`.
+fn carol_requests(message_id: &str) -> Vec<u8> {
+    encode_message(&SdsMessage {
         sender_id: "carol".into(),
         message_id: "c1".into(),
         channel_id: CH.into(),
         lamport_timestamp: Some(1),
         repair_request: vec![HistoryEntry {
-            message_id: "unknown".into(),
+            message_id: message_id.into(),
             retrieval_hint: None,
             sender_id: Some("alice".into()),
         }],
         content: Some(b"hi".to_vec()),
         ..Default::default()
-    };
-    bob.receive(&encode_message(&request).unwrap()).await;
+    })
+    .unwrap()
+}
+
+// Requests for messages we do not hold are not answered.
+#[tokio::test]
+async fn only_logged_messages_are_answered() {
+    let bob = Peer::new("bob");
+    bob.receive(&carol_requests("unknown")).await;
     assert!(stored_meta(&bob).await.incoming_repairs.is_empty());
 }
 
@@ -264,20 +269,7 @@ async fn disabled_repair_answers_no_request() {
     };
     let alice = Peer::with_config("alice", config);
     alice.send(CH, "m1").await;
-    let request = SdsMessage {
-        sender_id: "carol".into(),
-        message_id: "c1".into(),
-        channel_id: CH.into(),
-        lamport_timestamp: Some(1),
-        repair_request: vec![HistoryEntry {
-            message_id: "m1".into(),
-            retrieval_hint: None,
-            sender_id: Some("alice".into()),
-        }],
-        content: Some(b"hi".to_vec()),
-        ..Default::default()
-    };
-    alice.receive(&encode_message(&request).unwrap()).await;
+    alice.receive(&carol_requests("m1")).await;
     assert!(stored_meta(&alice).await.incoming_repairs.is_empty());
 }
 
